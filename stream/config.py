@@ -1,0 +1,280 @@
+"""Settings: nested Kafka / Claude / Limits / Processing / Telemetry sections.
+
+Precedence, highest first: CLI flag > environment (``DOCSTREAM_`` prefix, ``__`` between
+section and field, e.g. ``DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS``) > YAML file (``--config``)
+> default. The API key is a secret: it comes from ``ANTHROPIC_API_KEY`` (or
+``DOCSTREAM_CLAUDE__API_KEY``, or a key file) and is only ever shown masked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from stream.errors import DocstreamError
+
+__all__ = [
+    "ClaudeSettings",
+    "ConfigError",
+    "KafkaSettings",
+    "LimitsSettings",
+    "ModelPrice",
+    "ProcessingSettings",
+    "Settings",
+    "TelemetrySettings",
+    "TopicSettings",
+    "load_settings",
+]
+
+
+class ConfigError(DocstreamError):
+    """A configuration value is wrong; the message names the field and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicSettings(_Section):
+    input: str = Field("documents", min_length=1)
+    results: str = Field("documents.results", min_length=1)
+    dlq: str = Field("documents.dlq", min_length=1)
+    partitions: int = Field(4, ge=1, le=10_000)
+    replication_factor: int = Field(1, ge=1, le=32)
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1, description="host:port[,...]")
+    profile: Literal["kafka", "embedded"] = Field(
+        "kafka",
+        description="embedded = the Tansu test broker: the idempotent producer is switched off "
+        "because Tansu rejects aiokafka's InitProducerId v0",
+    )
+    group_id: str = Field("docstream", min_length=1)
+    client_id: str = "docstream"
+    topics: TopicSettings = TopicSettings()
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    session_timeout_ms: int = Field(10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    max_poll_interval_ms: int = Field(300_000, ge=1_000)
+    # Kafka-correct production default; the embedded profile turns it off because Tansu
+    # rejects aiokafka's InitProducerId v0 (design.md section 3).
+    enable_idempotence: bool = True
+    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "lz4"
+    linger_ms: int = Field(5, ge=0)
+    request_timeout_ms: int = Field(30_000, ge=1_000)
+    max_request_size: int = Field(1_048_576, ge=1024)
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> KafkaSettings:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        return self
+
+
+class ModelPrice(_Section):
+    """USD per million tokens."""
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cache_write: Decimal | None = Field(None, ge=0)
+    cache_read: Decimal | None = Field(None, ge=0)
+
+
+def _default_prices() -> dict[str, ModelPrice]:
+    # List prices in USD per million tokens; override in the config file for your contract.
+    return {
+        "claude-opus-4": ModelPrice(input=Decimal(15), output=Decimal(75)),
+        "claude-sonnet-4": ModelPrice(input=Decimal(3), output=Decimal(15)),
+        "claude-haiku-4": ModelPrice(input=Decimal(1), output=Decimal(5)),
+        "claude-3-5-haiku": ModelPrice(input=Decimal("0.8"), output=Decimal(4)),
+    }
+
+
+class ClaudeSettings(_Section):
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    base_url: str | None = Field(
+        None, description="None = api.anthropic.com with a key, else the local simulator"
+    )
+    model: str = Field("claude-sonnet-4-5", min_length=1)
+    max_tokens: int = Field(1024, ge=1, le=128_000)
+    timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    prices: dict[str, ModelPrice] = Field(default_factory=_default_prices)
+
+
+class LimitsSettings(_Section):
+    algorithm: Literal["fixed", "aimd", "token_latency"] = "aimd"
+    initial_concurrency: int = Field(16, ge=1)
+    min_concurrency: int = Field(1, ge=1)
+    max_concurrency: int = Field(256, ge=1)
+    max_attempts: int = Field(6, ge=1, le=100)
+    document_deadline_s: float = Field(600.0, gt=0)
+    backoff_base_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    breaker_failures: int = Field(20, ge=1, description="consecutive transient failures to open")
+    breaker_error_rate: float = Field(0.5, gt=0, le=1)
+    breaker_open_s: float = Field(30.0, gt=0)
+    pause_on_fatal_s: float = Field(
+        300.0, gt=0, description="auth/spend-cap pause before exiting non-zero"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LimitsSettings:
+        if not self.min_concurrency <= self.initial_concurrency <= self.max_concurrency:
+            raise ValueError(
+                "need min_concurrency <= initial_concurrency <= max_concurrency "
+                f"(got {self.min_concurrency}, {self.initial_concurrency}, {self.max_concurrency})"
+            )
+        if self.backoff_base_s > self.backoff_max_s:
+            raise ValueError("backoff_base_s must not exceed backoff_max_s")
+        return self
+
+
+class ProcessingSettings(_Section):
+    ordering: Literal["unordered", "key", "partition"] = "unordered"
+    pipeline_file: Path | None = Field(None, description="YAML stages; None = built-in summarize")
+    max_text_bytes: int = Field(200_000, ge=1, description="documents above this go to the DLQ")
+    buffer_size: int = Field(1000, ge=1, description="records held in memory before pausing")
+    commit_interval_s: float = Field(2.0, gt=0)
+    commit_every: int = Field(1000, ge=1)
+    drain_deadline_s: float = Field(30.0, ge=0)
+    truncation: Literal["flag", "dlq"] = "flag"
+    max_replays: int = Field(3, ge=0)
+    worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+
+class TelemetrySettings(_Section):
+    exporter: Literal["none", "console", "otlp"] = "none"
+    service_name: str = "docstream"
+    capture_content: bool = Field(False, description="put prompts and outputs in spans")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DOCSTREAM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    claude: ClaudeSettings = ClaudeSettings()
+    limits: LimitsSettings = LimitsSettings()
+    processing: ProcessingSettings = ProcessingSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env layer
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        file_values = _FILE_VALUES.get("values", {})
+        return (
+            init_settings,
+            env_settings,
+            InitSettingsSource(settings_cls, init_kwargs=dict(file_values)),
+        )
+
+    def api_key(self) -> str | None:
+        """The Anthropic key: config/env field, then ANTHROPIC_API_KEY, then the key file."""
+        if self.claude.api_key is not None:
+            return self.claude.api_key.get_secret_value()
+        env_key = os.environ.get("ANTHROPIC_API_KEY")
+        if env_key:
+            return env_key
+        if self.claude.api_key_file is not None:
+            return self.claude.api_key_file.read_text(encoding="utf-8").strip() or None
+        return None
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, every secret replaced by a mask."""
+        data = self.model_dump(mode="json")
+        key = self.api_key()
+        data["claude"]["api_key"] = _mask(key)
+        if self.kafka.sasl_password is not None:
+            data["kafka"]["sasl_password"] = "**********"
+        return data
+
+
+def _mask(secret: str | None) -> str | None:
+    if not secret:
+        return None
+    return "**********" + (secret[-4:] if len(secret) >= 20 else "")
+
+
+# The YAML layer sits between env and defaults; pydantic-settings builds sources per
+# class, so the loaded file is handed over through this module-level slot.
+_FILE_VALUES: dict[str, Mapping[str, Any]] = {}
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path}: not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of sections")
+    return loaded
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build Settings from the layers; raise ConfigError with one line per bad field."""
+    _FILE_VALUES["values"] = _read_yaml(config_file) if config_file is not None else {}
+    try:
+        return Settings(**_nest(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    finally:
+        _FILE_VALUES.clear()
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{"kafka.group_id": "g"} -> {"kafka": {"group_id": "g"}}; None values are dropped."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        if value is None:
+            continue
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        shown = "" if "input" not in err or isinstance(err["input"], dict) else err["input"]
+        got = f" (got {shown!r})" if shown != "" and "api_key" not in field else ""
+        lines.append(f"{field}: {err['msg']}{got}")
+    return "; ".join(lines)
