@@ -15,11 +15,14 @@ Outcome and its Disposition, never on an SDK exception or an HTTP status.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = [
     "BrokerError",
     "Disposition",
     "DocstreamError",
+    "Failure",
     "FatalOutcome",
     "Outcome",
     "PipelineError",
@@ -49,6 +52,7 @@ class Outcome(enum.Enum):
     BAD_INPUT = "bad_input"
     INVALID_OUTPUT = "invalid_output"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    INTERNAL_ERROR = "internal_error"
 
     @property
     def disposition(self) -> Disposition:
@@ -71,6 +75,8 @@ _DISPOSITIONS = {
     Outcome.REFUSED: Disposition.DEAD_LETTER,
     Outcome.BAD_INPUT: Disposition.DEAD_LETTER,
     Outcome.RETRIES_EXHAUSTED: Disposition.DEAD_LETTER,
+    # A bug of ours triggered by one record: DLQ it rather than crash-loop on redelivery.
+    Outcome.INTERNAL_ERROR: Disposition.DEAD_LETTER,
     Outcome.SPEND_CAP: Disposition.PAUSE,
     Outcome.AUTH: Disposition.PAUSE,
     Outcome.CONFIG: Disposition.PAUSE,
@@ -95,3 +101,19 @@ class FatalOutcome(DocstreamError):
     def __init__(self, outcome: Outcome, message: str) -> None:
         super().__init__(f"{outcome.value}: {message}")
         self.outcome = outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a document goes to the DLQ: everything its context headers carry."""
+
+    outcome: Outcome
+    error_class: str
+    message: str  # never document text
+    first_failure_at: datetime
+    last_failure_at: datetime
+    http_status: int | None = None
+    request_id: str | None = None
+    stage: str | None = None
+    model: str | None = None
+    attempts: int = 0

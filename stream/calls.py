@@ -1,0 +1,252 @@
+"""One Claude call for one stage, with everything that keeps it polite and alive.
+
+Per attempt, in this order: the circuit breaker (closed or a half-open probe), the
+model's retry-after gate, the headroom pacer (reserve an estimate against the
+server-advertised budgets), a permit from the model's adaptive limiter, the call. The
+classified outcome then settles the permit (congestion = drop), reconciles the pacer
+with the real usage, feeds the breaker, and decides: done, DLQ, pause, or back off and
+retry. Rate-limited attempts never use up the attempt budget or the deadline: a document
+is never dead-lettered for rate limiting alone (design.md section 5).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from stream.claude.cost import estimate_input_tokens
+from stream.claude.types import CallRequest, CallResult, ClaudeClient
+from stream.concurrency import (
+    AIMDLimit,
+    CircuitBreaker,
+    Clock,
+    FixedLimit,
+    HeadroomPacer,
+    Limit,
+    Limiter,
+    Permit,
+    Reservation,
+    RetryAfterGate,
+    TokenLatencyLimit,
+    backoff_delay,
+)
+from stream.config import LimitsSettings
+from stream.errors import Disposition, Failure, FatalOutcome, Outcome
+from stream.telemetry import tracing
+
+__all__ = ["CallRecord", "Caller", "ModelControls", "make_limit"]
+
+log = logging.getLogger(__name__)
+
+# A 429 without retry-after still has to wait for something.
+_DEFAULT_RETRY_AFTER_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """The final attempt of a stage call and the history that led to it."""
+
+    final: CallResult
+    outcome: Outcome  # SUCCESS/TRUNCATED, or the outcome that sends the document to the DLQ
+    attempts: int
+    model: str
+    first_failure_at: datetime | None
+    last_failure_at: datetime | None
+
+    def failure(self, stage: str, outcome: Outcome | None = None) -> Failure:
+        now = datetime.now(UTC)
+        final = self.final
+        return Failure(
+            outcome=outcome or self.outcome,
+            error_class=final.error_class or (outcome or self.outcome).value,
+            message=final.error_message or (outcome or self.outcome).value,
+            first_failure_at=self.first_failure_at or now,
+            last_failure_at=self.last_failure_at or now,
+            http_status=final.http_status,
+            request_id=final.request_id,
+            stage=stage,
+            model=self.model,
+            attempts=self.attempts,
+        )
+
+
+def make_limit(limits: LimitsSettings) -> Limit:
+    if limits.algorithm == "fixed":
+        return FixedLimit(limits.initial_concurrency)
+    if limits.algorithm == "token_latency":
+        return TokenLatencyLimit(
+            initial=limits.initial_concurrency,
+            min_limit=limits.min_concurrency,
+            max_limit=limits.max_concurrency,
+        )
+    return AIMDLimit(
+        initial=limits.initial_concurrency,
+        min_limit=limits.min_concurrency,
+        max_limit=limits.max_concurrency,
+    )
+
+
+@dataclass(slots=True)
+class ModelControls:
+    limiter: Limiter
+    pacer: HeadroomPacer
+
+
+class Caller:
+    """Calls Claude for stages; owns the per-model limiters and pacers, the gate, the breaker."""
+
+    def __init__(
+        self,
+        client: ClaudeClient,
+        limits: LimitsSettings,
+        clock: Clock,
+        *,
+        breaker: CircuitBreaker,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._limits = limits
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.breaker = breaker
+        self.gate = RetryAfterGate(clock, rng=self._rng)
+        self.controls: dict[str, ModelControls] = {}
+        self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
+
+    def controls_for(self, model: str) -> ModelControls:
+        found = self.controls.get(model)
+        if found is None:
+            found = ModelControls(
+                limiter=Limiter(make_limit(self._limits), self._clock),
+                pacer=HeadroomPacer(self._clock),
+            )
+            self.controls[model] = found
+        return found
+
+    async def call(
+        self, request: CallRequest, *, fallback_model: str | None = None, fallback_after: int = 2
+    ) -> CallRecord:
+        """Attempts until done, dead-lettered or paused (FatalOutcome)."""
+        deadline = self._clock.now() + self._limits.document_deadline_s
+        attempts = counted = overloaded = 0
+        first_fail: datetime | None = None
+        last_fail: datetime | None = None
+        while True:
+            use = request
+            if fallback_model and overloaded >= fallback_after:
+                use = replace(request, model=fallback_model)
+            attempts += 1
+            result = await self._attempt(use, attempts)
+            disposition = result.outcome.disposition
+            if disposition is Disposition.DONE:
+                return CallRecord(result, result.outcome, attempts, use.model, first_fail, last_fail)
+            now_wall = datetime.now(UTC)
+            first_fail = first_fail or now_wall
+            last_fail = now_wall
+            if disposition is Disposition.PAUSE:
+                raise FatalOutcome(result.outcome, result.error_message or result.outcome.value)
+            record = CallRecord(result, result.outcome, attempts, use.model, first_fail, last_fail)
+            if disposition is Disposition.DEAD_LETTER:
+                return record
+            if result.outcome is Outcome.OVERLOADED:
+                overloaded += 1
+            if result.outcome is not Outcome.RATE_LIMITED:
+                counted += 1
+                if counted >= self._limits.max_attempts or self._clock.now() >= deadline:
+                    return replace(record, outcome=Outcome.RETRIES_EXHAUSTED)
+            await self._back_off(counted, result)
+
+    async def _attempt(self, request: CallRequest, attempt: int) -> CallResult:
+        controls = self.controls_for(request.model)
+        with tracing.wait_span("breaker.wait"):
+            await self.breaker.wait_until_allowed()
+        with tracing.wait_span("retry_after.wait", model=request.model):
+            await self.gate.wait(request.model)
+        with tracing.wait_span("pacing.wait", model=request.model):
+            reservation = await controls.pacer.reserve(
+                estimate_input_tokens(request.system, request.user), request.max_tokens
+            )
+        with tracing.wait_span("limiter.wait", model=request.model):
+            permit = await controls.limiter.acquire()
+        try:
+            with tracing.chat_span(
+                request.model,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stage=request.stage,
+                attempt=attempt,
+                stream=request.stream,
+            ) as span:
+                result = await self._client.call(request)
+                _record(span, result)
+        except BaseException:
+            permit.ignored()
+            controls.pacer.release(reservation)
+            raise
+        self._settle(request.model, controls, permit, reservation, result)
+        self.outcomes[result.outcome] += 1
+        return result
+
+    def _settle(
+        self,
+        model: str,
+        controls: ModelControls,
+        permit: Permit,
+        reservation: Reservation,
+        result: CallResult,
+    ) -> None:
+        outcome = result.outcome
+        if outcome.is_congestion or result.error_class == "timeout":
+            permit.dropped()
+        elif outcome in (Outcome.SUCCESS, Outcome.TRUNCATED, Outcome.REFUSED):
+            permit.success(output_tokens=result.usage.output_tokens, ttft=result.ttft_s)
+        else:
+            permit.ignored()
+        if result.headers:
+            controls.pacer.observe_headers(result.headers)
+        if result.http_status is None:
+            controls.pacer.release(reservation)
+        else:
+            controls.pacer.reconcile(
+                reservation,
+                result.usage.input_tokens + result.usage.cache_creation_input_tokens,
+                result.usage.output_tokens,
+            )
+        if outcome is Outcome.RATE_LIMITED:
+            self.gate.block(model, result.retry_after_s or _DEFAULT_RETRY_AFTER_S)
+        if outcome in (Outcome.TRANSIENT, Outcome.OVERLOADED):
+            self.breaker.record_failure()
+        elif outcome.disposition is Disposition.DONE:
+            self.breaker.record_success()
+
+    async def _back_off(self, counted: int, result: CallResult) -> None:
+        if result.outcome is Outcome.RATE_LIMITED:
+            return  # the gate already holds every call to this model until retry-after
+        delay = backoff_delay(
+            max(counted - 1, 0),
+            base=self._limits.backoff_base_s,
+            cap=self._limits.backoff_max_s,
+            rng=self._rng,
+            retry_after=result.retry_after_s,
+        )
+        with tracing.wait_span("retry.backoff", seconds=delay):
+            await self._clock.sleep(delay)
+
+
+def _record(span: object, result: CallResult) -> None:
+    tracing.record_chat_result(
+        span,
+        response_id=result.response_id,
+        response_model=result.model,
+        finish_reason=result.finish_reason,
+        input_tokens=result.usage.input_tokens,
+        output_tokens=result.usage.output_tokens,
+        cache_read=result.usage.cache_read_input_tokens,
+        cache_creation=result.usage.cache_creation_input_tokens,
+        error_type=None if result.outcome.disposition is Disposition.DONE else result.error_class,
+        request_id=result.request_id,
+        http_status=result.http_status,
+    )

@@ -1,0 +1,44 @@
+"""``docstream demo`` (what ``make demo`` runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+__all__ = ["demo"]
+
+_NEXT_STEPS = """\
+[bold]What to try next[/]
+  docstream broker                          # a broker of your own, then point DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS at it
+  docstream simulate --rpm 600              # a tighter rate limit: watch the controller back off
+  docstream publish demo-out/corpus.jsonl   # publish the sample corpus again
+  docstream run --pipeline triage --progress --until-idle 5
+  docstream results --format jsonl          # read the results topic
+  docstream dlq inspect                     # what failed, and why
+  docstream bench overhead                  # pipeline overhead with an instant Claude stand-in
+"""
+
+
+@click.command("demo")
+@click.option("--documents", type=click.IntRange(min=1, max=100_000), default=300)
+@click.option("--pipeline", default="triage", help="Built-in name or pipeline YAML file.")
+@click.option("--rpm", type=click.IntRange(min=1), default=3000, help="Simulator requests/minute.")
+@click.option("--progress/--no-progress", default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default="demo-out")
+def demo(documents: int, pipeline: str, rpm: int, progress: bool, out_dir: Path) -> None:
+    """Run the whole job end to end on the embedded broker and the simulator."""
+    from stream.cli.summary import print_summary
+    from stream.demo.job import DemoOptions, run_demo
+
+    console = Console(stderr=True)
+    report = run_demo(
+        DemoOptions(
+            documents=documents, pipeline=pipeline, rpm=rpm, progress=progress, out_dir=out_dir
+        ),
+        console,
+    )
+    print_summary(report, console)
+    console.print(_NEXT_STEPS)
+    raise SystemExit(report.exit_code)

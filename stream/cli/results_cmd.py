@@ -1,0 +1,89 @@
+"""``docstream results``: print or follow the results topic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import IO
+
+import click
+
+from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.config import KafkaSettings
+
+__all__ = ["results"]
+
+
+@click.command("results")
+@click.option("--bootstrap", help="Kafka bootstrap servers.")
+@click.option("--topic", help="Results topic (default kafka.topics.results).")
+@click.option("--follow", is_flag=True, help="Keep printing new results as they arrive.")
+@click.option(
+    "--from-beginning/--from-end",
+    default=True,
+    help="Start at the oldest result (default) or only show new ones.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@click.option(
+    "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE instead."
+)
+@pass_state
+def results(
+    state: CliState,
+    bootstrap: str | None,
+    topic: str | None,
+    follow: bool,
+    from_beginning: bool,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Print result records: a table (id, pipeline, models, tokens, cost, first output) or JSONL."""
+    settings = build_settings(
+        state, {"kafka.bootstrap_servers": bootstrap, "kafka.topics.results": topic}
+    )
+    name = settings.kafka.topics.results
+    sink: IO[str] = output.open("w", encoding="utf-8") if output else click.get_text_stream("stdout")
+    try:
+        count = asyncio.run(_print(settings.kafka, name, follow, from_beginning, fmt, sink))
+    except KeyboardInterrupt:
+        return
+    except OSError as exc:
+        fail(f"cannot read {name}: {exc}", code=1)
+    finally:
+        if output:
+            sink.close()
+    click.echo(f"{count} results from {name}", err=True)
+
+
+async def _print(
+    kafka: KafkaSettings, topic: str, follow: bool, from_beginning: bool, fmt: str, sink: IO[str]
+) -> int:
+    from stream.kafka.reader import read_topic
+
+    count = 0
+    if fmt == "table":
+        sink.write(f"{'document':<28} {'pipeline':<10} {'tokens in/out':>14} {'cost $':>9}  output\n")
+    async for record in read_topic(kafka, topic, from_beginning=from_beginning, follow=follow):
+        count += 1
+        if fmt == "jsonl":
+            sink.write((record.value or b"").decode("utf-8", "replace") + "\n")
+        else:
+            sink.write(_row(record.value or b"") + "\n")
+        sink.flush()
+    return count
+
+
+def _row(value: bytes) -> str:
+    try:
+        data = json.loads(value)
+        usage = data["usage"]
+        first = next(iter(data["outputs"].values()), {}).get("text", "")
+        snippet = " ".join(first.split())[:60]
+        tokens = f"{usage['input_tokens']}/{usage['output_tokens']}"
+        return (
+            f"{data['document_id'][:28]:<28} {data['pipeline'][:10]:<10} {tokens:>14} "
+            f"{data['cost_usd']:>9.5f}  {snippet}"
+        )
+    except (ValueError, KeyError, TypeError):
+        return f"(not a result record: {len(value)} bytes)"

@@ -1,0 +1,103 @@
+"""``docstream run``: consume documents, call Claude, write results and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.errors import DocstreamError
+
+__all__ = ["run"]
+
+
+@click.command("run")
+@click.option("--bootstrap", "bootstrap", help="Kafka bootstrap servers (kafka.bootstrap_servers).")
+@click.option("--group", "group_id", help="Consumer group (kafka.group_id).")
+@click.option("--topic", "topic", help="Input topic (kafka.topics.input).")
+@click.option(
+    "--pipeline",
+    help="Built-in pipeline (summarize, triage) or a pipeline YAML file.",
+)
+@click.option(
+    "--ordering",
+    type=click.Choice(["unordered", "key", "partition"]),
+    help="Processing order within a partition.",
+)
+@click.option("--concurrency", type=click.IntRange(min=1), help="Initial concurrency limit.")
+@click.option("--max-concurrency", type=click.IntRange(min=1), help="Upper concurrency limit.")
+@click.option(
+    "--limit-algorithm",
+    type=click.Choice(["fixed", "aimd", "token_latency"]),
+    help="Concurrency limit algorithm.",
+)
+@click.option("--max-documents", type=click.IntRange(min=1), help="Stop after N documents.")
+@click.option(
+    "--until-idle",
+    type=click.FloatRange(min=0.1),
+    help="Exit 0 after SECONDS with nothing to consume and nothing in flight.",
+)
+@click.option("--progress/--no-progress", default=False, help="Live terminal panel.")
+@click.option(
+    "--telemetry",
+    type=click.Choice(["none", "console", "otlp"]),
+    help="Telemetry export (OTLP is configured by the OTEL_* variables).",
+)
+@pass_state
+def run(
+    state: CliState,
+    bootstrap: str | None,
+    group_id: str | None,
+    topic: str | None,
+    pipeline: str | None,
+    ordering: str | None,
+    concurrency: int | None,
+    max_concurrency: int | None,
+    limit_algorithm: str | None,
+    max_documents: int | None,
+    until_idle: float | None,
+    progress: bool,
+    telemetry: str | None,
+) -> None:
+    """Process documents from the input topic until stopped (SIGTERM/SIGINT drain and commit)."""
+    from stream.cli.summary import print_summary
+    from stream.processor import StopPolicy
+    from stream.telemetry.setup import configure_telemetry
+    from stream.worker import run_worker
+
+    settings = build_settings(
+        state,
+        {
+            "kafka.bootstrap_servers": bootstrap,
+            "kafka.group_id": group_id,
+            "kafka.topics.input": topic,
+            "processing.ordering": ordering,
+            "limits.initial_concurrency": concurrency,
+            "limits.max_concurrency": max_concurrency,
+            "limits.algorithm": limit_algorithm,
+            "telemetry.exporter": telemetry,
+        },
+    )
+    if pipeline is not None and not Path(pipeline).exists() and pipeline not in (
+        "summarize",
+        "triage",
+    ):
+        fail(f"--pipeline {pipeline}: no such file and not a built-in (summarize, triage)")
+    handle = configure_telemetry(settings.telemetry)
+    try:
+        report = asyncio.run(
+            run_worker(
+                settings,
+                stop=StopPolicy(max_documents=max_documents, until_idle_s=until_idle),
+                pipeline=pipeline,
+                progress=progress,
+            )
+        )
+    except DocstreamError as exc:
+        fail(str(exc), code=1)
+    finally:
+        handle.shutdown()
+    print_summary(report)
+    raise SystemExit(report.exit_code)

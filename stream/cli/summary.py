@@ -1,0 +1,37 @@
+"""The end-of-run summary printed by ``docstream run`` and ``docstream demo``."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from stream.worker import WorkerReport
+
+__all__ = ["print_summary"]
+
+
+def print_summary(report: WorkerReport, console: Console | None = None) -> None:
+    console = console or Console(stderr=True)
+    stats = report.stats
+    elapsed = max(report.elapsed_s, 1e-9)
+    table = Table(title=f"docstream run: pipeline {report.pipeline}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("documents processed", f"{stats.processed}")
+    table.add_row("results", f"{stats.results}")
+    table.add_row("dead-lettered", f"{sum(stats.dead_lettered.values())}")
+    for reason, count in sorted(stats.dead_lettered.items()):
+        table.add_row(f"  {reason}", f"{count}")
+    table.add_row("Claude attempts", f"{stats.attempts}")
+    outcomes = report.attempt_outcomes
+    table.add_row(
+        "429 rate limited / 529 overloaded",
+        f"{outcomes.get('rate_limited', 0)} / {outcomes.get('overloaded', 0)}",
+    )
+    table.add_row("tokens in / out", f"{stats.tokens_in:,} / {stats.tokens_out:,}")
+    table.add_row("estimated cost", f"${stats.cost_usd:.4f}")
+    table.add_row("elapsed", f"{elapsed:.1f} s")
+    table.add_row("throughput", f"{stats.processed / elapsed:.1f} documents/s")
+    table.add_row("offset commits", f"{stats.commits}")
+    table.add_row("exit code", f"{report.exit_code}")
+    console.print(table)

@@ -1,0 +1,1 @@
+"""The ``make demo`` job: embedded broker, simulator (or real Claude), sample corpus."""

@@ -1,0 +1,1 @@
+"""Dead-letter records: building them (worker side), inspecting and replaying them."""

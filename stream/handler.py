@@ -1,0 +1,142 @@
+"""One input record to exactly one output record: a result, or a dead letter.
+
+Decoding happens here, from raw bytes, so a bad record becomes a DLQ record with its
+original bytes instead of an exception in the poll loop. The only exception that leaves
+``handle`` on purpose is FatalOutcome (auth, spend cap, unknown model): the worker
+pauses instead of dead-lettering documents that are not at fault.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from stream.calls import Caller
+from stream.config import Settings
+from stream.dlq.records import dead_letter_headers, replay_count
+from stream.errors import Failure, FatalOutcome, Outcome
+from stream.kafka.reader import RawRecord
+from stream.models import BadInput, Document, decode_document
+from stream.pipeline import Pipeline, run_pipeline
+from stream.results import build_result
+from stream.telemetry import tracing
+
+__all__ = ["Output", "RecordHandler"]
+
+log = logging.getLogger(__name__)
+
+# Room for headers and framing under the producer's max_request_size.
+_RECORD_OVERHEAD = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    failure: Failure | None  # None for a result
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    attempts: int = 0
+
+
+class RecordHandler:
+    def __init__(
+        self, settings: Settings, caller: Caller, pipelines: Mapping[str, Pipeline], default: str
+    ) -> None:
+        self._settings = settings
+        self._caller = caller
+        self._pipelines = pipelines
+        self._default = default
+
+    async def handle(self, record: RawRecord) -> Output:
+        started = time.monotonic()
+        try:
+            doc = decode_document(
+                record.value, max_text_bytes=self._settings.processing.max_text_bytes
+            )
+        except BadInput as bad:
+            return self.dead_letter(record, _failure(Outcome.BAD_INPUT, bad.error_class, bad.message))
+        try:
+            return await self._process(record, doc, started)
+        except FatalOutcome:
+            raise
+        except Exception as exc:  # a bug of ours met by this record; never crash-loop on it
+            log.exception("internal error on %s/%d@%d", record.topic, record.partition, record.offset)
+            return self.dead_letter(
+                record, _failure(Outcome.INTERNAL_ERROR, type(exc).__name__, "internal error")
+            )
+
+    async def _process(self, record: RawRecord, doc: Document, started: float) -> Output:
+        name = doc.pipeline or self._default
+        pipeline = self._pipelines.get(name)
+        if pipeline is None:
+            known = ", ".join(sorted(self._pipelines))
+            failure = _failure(Outcome.BAD_INPUT, "unknown_pipeline", f"no pipeline {name!r} ({known})")
+            return self.dead_letter(record, failure)
+        run = await run_pipeline(pipeline, doc, self._caller, stream=self._settings.claude.stream)
+        if run.failure is not None:
+            return self.dead_letter(record, run.failure)
+        processing = self._settings.processing
+        result = build_result(
+            record=record,
+            document_id=doc.id,
+            pipeline=name,
+            outputs=run.outputs,
+            prices=self._settings.claude.prices,
+            worker_id=processing.worker_id,
+            trace_id=tracing.current_trace_id(),
+            replay_count=replay_count(record.headers),
+            latency_ms=(time.monotonic() - started) * 1000,
+        )
+        if result.truncated and processing.truncation == "dlq":
+            stage = next(n for n, o in result.outputs.items() if o.truncated)
+            failure = _failure(Outcome.TRUNCATED, "max_tokens", "output truncated at max_tokens")
+            return self.dead_letter(record, failure, stage=stage, attempts=result.attempts)
+        value = result.model_dump_json(by_alias=True).encode("utf-8")
+        if len(value) > self._settings.kafka.max_request_size - _RECORD_OVERHEAD:
+            failure = _failure(
+                Outcome.BAD_REQUEST, "output_too_large", f"result is {len(value)} bytes"
+            )
+            return self.dead_letter(record, failure, attempts=result.attempts)
+        return Output(
+            topic=self._settings.kafka.topics.results,
+            key=doc.id.encode("utf-8"),
+            value=value,
+            headers=[],
+            failure=None,
+            tokens_in=result.usage.input_tokens,
+            tokens_out=result.usage.output_tokens,
+            cost_usd=result.cost_usd,
+            attempts=result.attempts,
+        )
+
+    def dead_letter(
+        self, record: RawRecord, failure: Failure, *, stage: str | None = None, attempts: int = 0
+    ) -> Output:
+        if stage is not None or attempts:
+            failure = replace(failure, stage=stage or failure.stage, attempts=attempts)
+        headers = dead_letter_headers(
+            record,
+            failure,
+            group=self._settings.kafka.group_id,
+            worker_id=self._settings.processing.worker_id,
+        )
+        return Output(
+            topic=self._settings.kafka.topics.dlq,
+            key=record.key,
+            value=record.value or b"",
+            headers=headers,
+            failure=failure,
+            attempts=failure.attempts,
+        )
+
+
+def _failure(outcome: Outcome, error_class: str, message: str) -> Failure:
+    now = datetime.now(UTC)
+    return Failure(outcome, error_class, message, first_failure_at=now, last_failure_at=now)

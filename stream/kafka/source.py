@@ -1,0 +1,111 @@
+"""The worker's consumer: one group member, raw bytes out, explicit commits in.
+
+The processor owns the poll loop and calls ``poll`` continuously, however long Claude
+takes, so heartbeats and ``max_poll_interval_ms`` never lapse (aiokafka counts the time
+between ``getmany`` calls). Backpressure is ``pause``/``resume``, never a blocked loop.
+Nothing here decodes values: a deserializer exception would re-raise on every poll.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from stream.config import KafkaSettings
+from stream.kafka.client_config import consumer_kwargs
+from stream.kafka.offsets import TP
+from stream.kafka.reader import RawRecord
+
+__all__ = ["KafkaSource", "RebalanceHandler"]
+
+log = logging.getLogger(__name__)
+
+RebalanceCallback = Callable[[list[TP]], Awaitable[None]]
+
+
+class RebalanceHandler:
+    """What the processor does when partitions come and go."""
+
+    def __init__(self, on_assigned: RebalanceCallback, on_revoked: RebalanceCallback) -> None:
+        self.on_assigned = on_assigned
+        self.on_revoked = on_revoked
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, handler: RebalanceHandler) -> None:
+        self._handler = handler
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._handler.on_revoked([(tp.topic, tp.partition) for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._handler.on_assigned([(tp.topic, tp.partition) for tp in assigned])
+
+
+class KafkaSource:
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+        self._kafka = kafka
+        self._topic = topic
+        self._consumer = AIOKafkaConsumer(group_id=kafka.group_id, **consumer_kwargs(kafka))
+
+    async def start(self, handler: RebalanceHandler) -> None:
+        await self._consumer.start()
+        self._consumer.subscribe([self._topic], listener=_Listener(handler))
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def poll(self, *, max_records: int, timeout_s: float) -> Sequence[RawRecord]:
+        batches = await self._consumer.getmany(
+            timeout_ms=int(timeout_s * 1000), max_records=max_records
+        )
+        out: list[RawRecord] = []
+        for tp, records in batches.items():
+            for r in records:
+                out.append(
+                    RawRecord(
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=r.offset,
+                        timestamp=r.timestamp,
+                        key=r.key,
+                        value=r.value,
+                        headers=tuple(r.headers or ()),
+                    )
+                )
+        return out
+
+    def assignment(self) -> set[TP]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def pause(self, tps: Iterable[TP]) -> None:
+        self._consumer.pause(*(TopicPartition(t, p) for t, p in tps))
+
+    def resume(self, tps: Iterable[TP]) -> None:
+        self._consumer.resume(*(TopicPartition(t, p) for t, p in tps))
+
+    def highwater(self, tp: TP) -> int | None:
+        # Fetch-based highwater: Tansu's ListOffsets (end_offsets) is wrong for batches.
+        value = self._consumer.highwater(TopicPartition(*tp))
+        return None if value is None else int(value)
+
+    async def commit(self, offsets: dict[TP, int]) -> bool:
+        """Commit explicit positions; False if the group moved on (they'll be redelivered)."""
+        if not offsets:
+            return True
+        assigned = self.assignment()
+        mine = {TopicPartition(*tp): pos for tp, pos in offsets.items() if tp in assigned}
+        if not mine:
+            return False
+        try:
+            await self._consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("commit of %d partitions refused (%s); rebalance in progress", len(mine), exc)
+            return False
+        except KafkaError as exc:
+            log.warning("commit failed: %s", exc)
+            return False
+        return True

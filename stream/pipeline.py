@@ -1,0 +1,265 @@
+"""The stage graph for one document: independent stages in parallel, dependents after.
+
+A pipeline file (YAML, see ``stream/pipelines/``) is validated completely when loaded:
+unknown or cyclic dependencies, templates that reference a stage they don't depend on,
+a system prompt that tries to include document data, and invalid JSON Schemas are all
+PipelineErrors before the first record is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from pydantic import ValidationError
+
+from stream.calls import Caller, CallRecord
+from stream.claude.types import CallRequest
+from stream.errors import Failure, Outcome, PipelineError
+from stream.models import Document, PipelineSpec, StageSpec
+from stream.templates import Template, TemplateContext, compile_template
+
+__all__ = [
+    "BUILTIN_PIPELINES",
+    "CompiledStage",
+    "Pipeline",
+    "PipelineRun",
+    "StageDone",
+    "load_pipeline",
+    "run_pipeline",
+]
+
+BUILTIN_PIPELINES = ("summarize", "triage")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStage:
+    spec: StageSpec
+    user: Template
+    model: str
+    max_tokens: int
+    validator: jsonschema.protocols.Validator | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    name: str
+    stages: Mapping[str, CompiledStage]
+    levels: tuple[tuple[str, ...], ...]  # topological layers; a layer runs concurrently
+
+
+@dataclass(frozen=True, slots=True)
+class StageDone:
+    name: str
+    text: str
+    json_value: Any | None
+    record: CallRecord
+    attempts: int  # including a JSON-repair attempt
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRun:
+    outputs: Mapping[str, StageDone]
+    failure: Failure | None
+
+
+def load_pipeline(source: str | Path, *, default_model: str, default_max_tokens: int) -> Pipeline:
+    """A built-in name (summarize, triage) or a YAML file path."""
+    text = _read_source(source)
+    try:
+        raw = yaml.safe_load(text)
+        spec = PipelineSpec.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"pipeline {source}: not valid YAML ({exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PipelineError(f"pipeline {source}: {where}: {first['msg']}") from None
+    return compile_pipeline(spec, default_model=default_model, default_max_tokens=default_max_tokens)
+
+
+def _read_source(source: str | Path) -> str:
+    if isinstance(source, str) and source in BUILTIN_PIPELINES:
+        return (resources.files("stream.pipelines") / f"{source}.yaml").read_text("utf-8")
+    path = Path(source)
+    if not path.is_file():
+        raise PipelineError(
+            f"pipeline {source}: no such file (built-ins: {', '.join(BUILTIN_PIPELINES)})"
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def compile_pipeline(
+    spec: PipelineSpec, *, default_model: str, default_max_tokens: int
+) -> Pipeline:
+    stages: dict[str, CompiledStage] = {}
+    for stage in spec.stages:
+        if stage.name in stages:
+            raise PipelineError(f"pipeline {spec.name}: stage {stage.name!r} defined twice")
+        stages[stage.name] = _compile_stage(spec.name, stage, default_model, default_max_tokens)
+    for stage in spec.stages:
+        where = f"pipeline {spec.name}, stage {stage.name}"
+        for dep in stage.depends_on:
+            if dep not in stages:
+                raise PipelineError(f"{where}: depends_on unknown stage {dep!r}")
+        undeclared = stages[stage.name].user.stage_refs - set(stage.depends_on)
+        if undeclared:
+            raise PipelineError(
+                f"{where}: template uses stages.{sorted(undeclared)[0]} "
+                "without depending on it (add it to depends_on)"
+            )
+    return Pipeline(spec.name, stages, _levels(spec))
+
+
+def _compile_stage(
+    pipeline: str, stage: StageSpec, default_model: str, default_max_tokens: int
+) -> CompiledStage:
+    where = f"pipeline {pipeline}, stage {stage.name}"
+    system = compile_template(stage.system, where=f"{where}, system")
+    if system.parts and any(not isinstance(p, str) for p in system.parts):
+        raise PipelineError(
+            f"{where}: the system prompt is constant; document data, metadata and stage "
+            "outputs may only appear in the user template"
+        )
+    validator = None
+    if stage.output == "json":
+        schema = stage.json_schema or {"type": "object"}
+        try:
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise PipelineError(f"{where}: json_schema is invalid: {exc.message}") from None
+        validator = cls(schema)
+    elif stage.json_schema is not None:
+        raise PipelineError(f"{where}: json_schema needs output: json")
+    return CompiledStage(
+        spec=stage,
+        user=compile_template(stage.user, where=f"{where}, user"),
+        model=stage.model or default_model,
+        max_tokens=stage.max_tokens or default_max_tokens,
+        validator=validator,
+    )
+
+
+def _levels(spec: PipelineSpec) -> tuple[tuple[str, ...], ...]:
+    remaining = {s.name: set(s.depends_on) for s in spec.stages}
+    levels: list[tuple[str, ...]] = []
+    placed: set[str] = set()
+    while remaining:
+        ready = tuple(name for name, deps in remaining.items() if deps <= placed)
+        if not ready:
+            raise PipelineError(
+                f"pipeline {spec.name}: dependency cycle among {', '.join(sorted(remaining))}"
+            )
+        levels.append(ready)
+        placed.update(ready)
+        for name in ready:
+            del remaining[name]
+    return tuple(levels)
+
+
+class _StageFailed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.error_class)
+        self.failure = failure
+
+
+async def run_pipeline(
+    pipeline: Pipeline, doc: Document, caller: Caller, *, stream: bool = False
+) -> PipelineRun:
+    """Run every stage; the first failure cancels the rest of the document's stages."""
+    outputs: dict[str, StageDone] = {}
+    failed: Failure | None = None
+    for level in pipeline.levels:
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(_run_stage(pipeline.stages[n], doc, outputs, caller, stream))
+                    for n in level
+                ]
+        except* _StageFailed as group_error:
+            first = group_error.exceptions[0]
+            assert isinstance(first, _StageFailed)
+            failed = first.failure
+        if failed is not None:
+            return PipelineRun(outputs, failed)
+        for task in tasks:
+            done = task.result()
+            outputs[done.name] = done
+    return PipelineRun(outputs, None)
+
+
+async def _run_stage(
+    stage: CompiledStage,
+    doc: Document,
+    outputs: Mapping[str, StageDone],
+    caller: Caller,
+    stream: bool,
+) -> StageDone:
+    ctx = TemplateContext(
+        document_id=doc.id,
+        text=doc.text,
+        metadata=doc.metadata or {},
+        stage_outputs={name: done.text for name, done in outputs.items()},
+    )
+    request = CallRequest(
+        model=stage.model,
+        system=stage.spec.system,
+        user=stage.user.render(ctx),
+        max_tokens=stage.max_tokens,
+        temperature=stage.spec.temperature,
+        stream=stream,
+        document_id=doc.id,
+        stage=stage.spec.name,
+    )
+    record = await _call(caller, stage, request)
+    if stage.validator is None:
+        return StageDone(stage.spec.name, record.final.text, None, record, record.attempts)
+    value, problem = _validate_json(stage, record.final.text)
+    if problem is None:
+        return StageDone(stage.spec.name, record.final.text, value, record, record.attempts)
+    # One repair attempt, telling the model what was wrong with its output.
+    repair = replace(
+        request,
+        user=f"{request.user}\n\nYour previous answer was not valid: {problem}\n"
+        "Answer again with only a JSON value that satisfies the required schema.",
+    )
+    second = await _call(caller, stage, repair)
+    value, problem = _validate_json(stage, second.final.text)
+    attempts = record.attempts + second.attempts
+    if problem is None:
+        return StageDone(stage.spec.name, second.final.text, value, second, attempts)
+    failure = second.failure(stage.spec.name, Outcome.INVALID_OUTPUT)
+    raise _StageFailed(
+        replace(failure, error_class="invalid_json_output", message=problem[:500], attempts=attempts)
+    )
+
+
+async def _call(caller: Caller, stage: CompiledStage, request: CallRequest) -> CallRecord:
+    record = await caller.call(
+        request, fallback_model=stage.spec.fallback_model, fallback_after=stage.spec.fallback_after
+    )
+    if record.outcome in (Outcome.SUCCESS, Outcome.TRUNCATED):
+        return record
+    raise _StageFailed(record.failure(stage.spec.name))
+
+
+def _validate_json(stage: CompiledStage, text: str) -> tuple[Any | None, str | None]:
+    assert stage.validator is not None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"output is not JSON ({exc.msg} at char {exc.pos})"
+    error = jsonschema.exceptions.best_match(stage.validator.iter_errors(value))
+    if error is not None:
+        path = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        return None, f"output does not match the schema at {path}: {error.message}"
+    return value, None
+

@@ -1,0 +1,390 @@
+"""The worker: composition root and owner of every task.
+
+Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> close.
+
+- One poll loop keeps calling ``poll`` whatever Claude is doing; backpressure pauses the
+  assigned partitions when ``buffer_size`` records are in flight and resumes them at half.
+- Each record runs in its own task (or in its key/partition lane, for ordered modes). Its
+  offset is completed only after the broker acknowledged its result or DLQ record; the
+  OffsetTracker turns completions into safe commit positions.
+- Commits run on an interval and after ``commit_every`` completions, on revoke (after
+  draining the revoked partitions within the drain deadline) and at shutdown.
+- Auth or unknown-model outcomes freeze commits and pause everything, then exit 3 after
+  ``pause_on_fatal_s``; a spend cap pauses and retries after that wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from stream.concurrency import Clock
+from stream.config import Settings
+from stream.errors import Failure, FatalOutcome, Outcome
+from stream.handler import Output, RecordHandler
+from stream.kafka.offsets import TP, OffsetTracker, Ticket
+from stream.kafka.reader import RawRecord
+from stream.kafka.source import RebalanceHandler
+from stream.telemetry import tracing
+
+__all__ = ["EXIT_FATAL", "Processor", "RecordSink", "RecordSource", "StopPolicy", "WorkerStats"]
+
+log = logging.getLogger(__name__)
+
+EXIT_FATAL = 3
+_POLL_TIMEOUT_S = 0.2
+_MAX_FETCH = 500
+
+
+class RecordSource(Protocol):
+    async def start(self, handler: RebalanceHandler) -> None: ...
+    async def stop(self) -> None: ...
+    async def poll(self, *, max_records: int, timeout_s: float) -> Sequence[RawRecord]: ...
+    def assignment(self) -> set[TP]: ...
+    def pause(self, tps: Sequence[TP] | set[TP]) -> None: ...
+    def resume(self, tps: Sequence[TP] | set[TP]) -> None: ...
+    def highwater(self, tp: TP) -> int | None: ...
+    async def commit(self, offsets: dict[TP, int]) -> bool: ...
+
+
+class RecordSink(Protocol):
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StopPolicy:
+    max_documents: int | None = None  # stop fetching after N records, finish them, exit 0
+    until_idle_s: float | None = None  # exit 0 after this long with nothing to do
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    started: float
+    dispatched: int = 0
+    results: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    attempts: int = 0
+    commits: int = 0
+
+    @property
+    def processed(self) -> int:
+        return self.results + sum(self.dead_lettered.values())
+
+
+class Processor:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: RecordSource,
+        sink: RecordSink,
+        handler: RecordHandler,
+        clock: Clock,
+        stop: StopPolicy = StopPolicy(),
+    ) -> None:
+        self._settings = settings
+        self._proc = settings.processing
+        self._source = source
+        self._sink = sink
+        self._handler = handler
+        self._clock = clock
+        self._stop_policy = stop
+        self.tracker = OffsetTracker()
+        self.stats = WorkerStats(started=clock.now())
+        self._tasks: dict[TP, set[asyncio.Task[None]]] = {}
+        self._lanes: dict[tuple[Any, ...], deque[tuple[RawRecord, Ticket]]] = {}
+        self._pause_reasons: set[str] = set()
+        self._paused: set[TP] = set()
+        self._stopping = asyncio.Event()
+        self._commit_now = asyncio.Event()
+        self._since_commit = 0
+        self._commits_frozen = False
+        self._fatal_deadline: float | None = None
+        self._last_activity = clock.now()
+        self._group: asyncio.TaskGroup | None = None
+        self.exit_code = 0
+
+    # -- public -------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """SIGTERM/SIGINT: stop fetching, drain within the deadline, commit, close."""
+        self._stopping.set()
+
+    def set_paused(self, reason: str, paused: bool) -> None:
+        """Pause or resume consumption for a reason (breaker open, fatal outcome, ...)."""
+        if paused:
+            self._pause_reasons.add(reason)
+        else:
+            self._pause_reasons.discard(reason)
+
+    @property
+    def pause_reasons(self) -> frozenset[str]:
+        return frozenset(self._pause_reasons)
+
+    def lag(self) -> dict[TP, int]:
+        out = {}
+        for tp in self._source.assignment():
+            high = self._source.highwater(tp)
+            pos = self.tracker.position(tp)
+            if high is not None:
+                out[tp] = max(high - (pos if pos is not None else high), 0)
+        return out
+
+    async def run(self) -> int:
+        await self._source.start(RebalanceHandler(self._on_assigned, self._on_revoked))
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                committer = group.create_task(self._commit_loop())
+                await self._poll_loop()
+                await self._drain()
+                committer.cancel()
+        finally:
+            await self._commit()
+            await self._source.stop()
+        return self.exit_code
+
+    # -- polling and dispatch -----------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        while not self._stopping.is_set() and not self._should_stop():
+            self._apply_pauses()
+            room = self._proc.buffer_size - self.tracker.pending()
+            records = await self._source.poll(
+                max_records=max(1, min(_MAX_FETCH, room, self._remaining())),
+                timeout_s=_POLL_TIMEOUT_S,
+            )
+            for record in records[: self._remaining()]:
+                self._dispatch(record)
+            if records:
+                self._last_activity = self._clock.now()
+
+    def _remaining(self) -> int:
+        limit = self._stop_policy.max_documents
+        return _MAX_FETCH if limit is None else max(limit - self.stats.dispatched, 0)
+
+    def _should_stop(self) -> bool:
+        now = self._clock.now()
+        if self._fatal_deadline is not None and now >= self._fatal_deadline:
+            log.error("fatal outcome not resolved within the pause; exiting %d", EXIT_FATAL)
+            self.exit_code = EXIT_FATAL
+            return True
+        limit = self._stop_policy.max_documents
+        if limit is not None and self.stats.dispatched >= limit:
+            return True
+        idle = self._stop_policy.until_idle_s
+        if idle is not None and self.tracker.pending() == 0 and not self._lanes:
+            return now - self._last_activity >= idle
+        return False
+
+    def _apply_pauses(self) -> None:
+        pending = self.tracker.pending()
+        if pending >= self._proc.buffer_size:
+            self._pause_reasons.add("backpressure")
+        elif pending <= self._proc.buffer_size // 2:
+            self._pause_reasons.discard("backpressure")
+        assigned = self._source.assignment()
+        if self._pause_reasons:
+            fresh = assigned - self._paused
+            if fresh:
+                self._source.pause(fresh)
+            self._paused = set(assigned)
+        elif self._paused:
+            self._source.resume(self._paused & assigned)
+            self._paused = set()
+
+    def _dispatch(self, record: RawRecord) -> None:
+        tp = (record.topic, record.partition)
+        ticket = self.tracker.track(tp, record.offset)
+        self.stats.dispatched += 1
+        lane = self._lane_of(record, tp)
+        if lane is None:
+            self._spawn(tp, self._run_one(record, ticket))
+            return
+        queue = self._lanes.get(lane)
+        if queue is not None:
+            queue.append((record, ticket))
+            return
+        self._lanes[lane] = deque([(record, ticket)])
+        self._spawn(tp, self._run_lane(lane))
+
+    def _lane_of(self, record: RawRecord, tp: TP) -> tuple[Any, ...] | None:
+        mode = self._proc.ordering
+        if mode == "partition" or (mode == "key" and record.key is None):
+            return ("partition", tp) if mode == "partition" else None
+        if mode == "key":
+            return ("key", tp, record.key)
+        return None
+
+    def _spawn(self, tp: TP, work: Coroutine[Any, Any, None]) -> None:
+        assert self._group is not None
+        task = self._group.create_task(work)
+        bucket = self._tasks.setdefault(tp, set())
+        bucket.add(task)
+        task.add_done_callback(bucket.discard)
+
+    async def _run_lane(self, lane: tuple[Any, ...]) -> None:
+        queue = self._lanes[lane]
+        try:
+            while queue:
+                record, ticket = queue[0]
+                await self._run_one(record, ticket)
+                queue.popleft()
+        finally:
+            if self._lanes.get(lane) is queue and not queue:
+                del self._lanes[lane]
+
+    # -- one record ---------------------------------------------------------------------
+
+    async def _run_one(self, record: RawRecord, ticket: Ticket) -> None:
+        with tracing.process_span(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            self._settings.kafka.group_id,
+            record.headers,
+        ):
+            while True:
+                try:
+                    output = await self._handler.handle(record)
+                    break
+                except FatalOutcome as fatal:
+                    await self._on_fatal(fatal)
+            await self._deliver(record, output)
+        if self.tracker.complete(ticket):
+            self._count(output)
+            self._since_commit += 1
+            if self._since_commit >= self._proc.commit_every:
+                self._commit_now.set()
+        self._last_activity = self._clock.now()
+
+    async def _deliver(self, record: RawRecord, output: Output) -> None:
+        try:
+            await self._send(output)
+        except Exception as exc:
+            if output.failure is not None:
+                raise  # the DLQ itself is unwritable: stop, commit nothing past this record
+            log.warning("result for offset %d not accepted (%s); dead-lettering", record.offset, exc)
+            now = datetime.now(UTC)
+            failure = Failure(Outcome.BAD_REQUEST, "output_rejected", type(exc).__name__, now, now)
+            await self._send(self._handler.dead_letter(record, failure))
+
+    async def _send(self, output: Output) -> None:
+        headers = list(output.headers)
+        with tracing.send_span(output.topic, key=output.key, headers=headers):
+            future = await self._sink.send(
+                output.topic, output.value, key=output.key, headers=headers
+            )
+            await future
+
+    def _count(self, output: Output) -> None:
+        stats = self.stats
+        if output.failure is None:
+            stats.results += 1
+        else:
+            stats.dead_lettered[f"{output.failure.outcome.value}/{output.failure.error_class}"] += 1
+        stats.tokens_in += output.tokens_in
+        stats.tokens_out += output.tokens_out
+        stats.cost_usd += output.cost_usd
+        stats.attempts += output.attempts
+
+    async def _on_fatal(self, fatal: FatalOutcome) -> None:
+        wait = self._settings.limits.pause_on_fatal_s
+        self.set_paused("fatal", True)
+        if fatal.outcome is Outcome.SPEND_CAP:
+            log.error("spend cap reached: consumption paused; retrying in %.0f s", wait)
+            await self._clock.sleep(wait)
+            self.set_paused("fatal", False)
+            return
+        if self._fatal_deadline is None:
+            log.error(
+                "%s: worker paused, commits frozen, nothing dead-lettered; exiting in %.0f s "
+                "unless stopped first",
+                fatal,
+                wait,
+            )
+            self._commits_frozen = True
+            self._fatal_deadline = self._clock.now() + wait
+        await asyncio.Event().wait()  # held until shutdown cancels it; never completed
+
+    # -- rebalance, commit, drain ---------------------------------------------------------
+
+    async def _on_assigned(self, tps: list[TP]) -> None:
+        for tp in tps:
+            self.tracker.assign(tp)
+        log.info("assigned %s", sorted(tps))
+
+    async def _on_revoked(self, tps: list[TP]) -> None:
+        tasks = [t for tp in tps for t in self._tasks.get(tp, ())]
+        await self._wait_tasks(tasks, self._proc.drain_deadline_s)
+        await self._commit(only=set(tps))
+        for tp in tps:
+            self.tracker.revoke(tp)
+            self._tasks.pop(tp, None)
+        for lane in [lane for lane in self._lanes if lane[1] in tps]:
+            del self._lanes[lane]
+        self._paused -= set(tps)
+        log.info("revoked %s", sorted(tps))
+
+    async def _wait_tasks(self, tasks: list[asyncio.Task[None]], deadline: float) -> None:
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=deadline)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("%d records unfinished at the drain deadline; redelivered later", len(pending))
+            await asyncio.wait(pending)
+
+    async def _drain(self) -> None:
+        finishing = self._stop_policy.max_documents is not None and not self._stopping.is_set()
+        deadline = None if finishing and self.exit_code == 0 else self._proc.drain_deadline_s
+        if self.exit_code == EXIT_FATAL:
+            deadline = 0.0
+        self.set_paused("shutdown", True)
+        self._apply_pauses()
+        tasks = [t for bucket in self._tasks.values() for t in bucket]
+        if deadline is None:
+            if tasks:
+                await asyncio.wait(tasks)
+        else:
+            await self._wait_tasks(tasks, deadline)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._commit_now.wait(), self._proc.commit_interval_s)
+            except TimeoutError:
+                pass
+            self._commit_now.clear()
+            await self._commit()
+
+    async def _commit(self, only: set[TP] | None = None) -> None:
+        if self._commits_frozen:
+            return
+        offsets = self.tracker.committable()
+        if only is not None:
+            offsets = {tp: pos for tp, pos in offsets.items() if tp in only}
+        if not offsets:
+            return
+        self._since_commit = 0
+        if await self._source.commit(offsets):
+            self.tracker.mark_committed(offsets)
+            self.stats.commits += 1
