@@ -14,10 +14,14 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from stream.claude.cost import estimate_input_tokens
+from opentelemetry.trace import Span
+
+from stream.claude.cost import cost_usd, estimate_input_tokens
 from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import (
     AIMDLimit,
@@ -33,13 +37,16 @@ from stream.concurrency import (
     TokenLatencyLimit,
     backoff_delay,
 )
-from stream.config import LimitsSettings
+from stream.config import LimitsSettings, ModelPrice
 from stream.errors import Disposition, Failure, FatalOutcome, Outcome
 from stream.telemetry import tracing
+from stream.telemetry.metrics import Metrics
 
 __all__ = ["CallRecord", "Caller", "ModelControls", "make_limit"]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # A 429 without retry-after still has to wait for something.
 _DEFAULT_RETRY_AFTER_S = 1.0
@@ -105,6 +112,8 @@ class Caller:
         clock: Clock,
         *,
         breaker: CircuitBreaker,
+        metrics: Metrics | None = None,
+        prices: Mapping[str, ModelPrice] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._client = client
@@ -115,6 +124,8 @@ class Caller:
         self.gate = RetryAfterGate(clock, rng=self._rng)
         self.controls: dict[str, ModelControls] = {}
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
+        self._metrics = metrics or Metrics()
+        self._prices = prices or {}
 
     def controls_for(self, model: str) -> ModelControls:
         found = self.controls.get(model)
@@ -142,7 +153,9 @@ class Caller:
             result = await self._attempt(use, attempts)
             disposition = result.outcome.disposition
             if disposition is Disposition.DONE:
-                return CallRecord(result, result.outcome, attempts, use.model, first_fail, last_fail)
+                return CallRecord(
+                    result, result.outcome, attempts, use.model, first_fail, last_fail
+                )
             now_wall = datetime.now(UTC)
             first_fail = first_fail or now_wall
             last_fail = now_wall
@@ -159,21 +172,26 @@ class Caller:
                     return replace(record, outcome=Outcome.RETRIES_EXHAUSTED)
             await self._back_off(counted, result)
 
+    async def _waiting(self, kind: str, model: str, wait: Awaitable[_T]) -> _T:
+        with tracing.wait_span(kind, clock=self._clock.now, model=model) as waited:
+            value = await wait
+        self._metrics.record_limiter_wait(waited.seconds, kind)
+        return value
+
     async def _attempt(self, request: CallRequest, attempt: int) -> CallResult:
-        controls = self.controls_for(request.model)
-        with tracing.wait_span("breaker.wait"):
-            await self.breaker.wait_until_allowed()
-        with tracing.wait_span("retry_after.wait", model=request.model):
-            await self.gate.wait(request.model)
-        with tracing.wait_span("pacing.wait", model=request.model):
-            reservation = await controls.pacer.reserve(
-                estimate_input_tokens(request.system, request.user), request.max_tokens
-            )
-        with tracing.wait_span("limiter.wait", model=request.model):
-            permit = await controls.limiter.acquire()
+        model = request.model
+        controls = self.controls_for(model)
+        await self._waiting("breaker.wait", model, self.breaker.wait_until_allowed())
+        await self._waiting("retry_after.wait", model, self.gate.wait(model))
+        estimate = estimate_input_tokens(request.system, request.user)
+        reservation = await self._waiting(
+            "pacing.wait", model, controls.pacer.reserve(estimate, request.max_tokens)
+        )
+        permit = await self._waiting("limiter.wait", model, controls.limiter.acquire())
+        self._metrics.add_inflight(1, model)
         try:
             with tracing.chat_span(
-                request.model,
+                model,
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stage=request.stage,
@@ -186,9 +204,33 @@ class Caller:
             permit.ignored()
             controls.pacer.release(reservation)
             raise
-        self._settle(request.model, controls, permit, reservation, result)
-        self.outcomes[result.outcome] += 1
+        finally:
+            self._metrics.add_inflight(-1, model)
+        self._settle(model, controls, permit, reservation, result)
+        self._observe(model, controls, result)
         return result
+
+    def _observe(self, model: str, controls: ModelControls, result: CallResult) -> None:
+        self.outcomes[result.outcome] += 1
+        metrics = self._metrics
+        usage = result.usage
+        metrics.record_chat(
+            model,
+            result.latency_s,
+            usage.input_tokens,
+            usage.output_tokens,
+            None if result.ok else result.error_class,
+            cache_read=usage.cache_read_input_tokens,
+            cache_creation=usage.cache_creation_input_tokens,
+            response_model=result.model or None,
+        )
+        if result.outcome is Outcome.RATE_LIMITED:
+            metrics.record_rate_limited(model)
+        elif result.outcome is Outcome.OVERLOADED:
+            metrics.record_overloaded(model)
+        if result.ok:
+            metrics.record_cost(model, cost_usd(result.model or model, usage, self._prices))
+        metrics.set_limit(model, controls.limiter.limit)
 
     def _settle(
         self,
@@ -236,7 +278,7 @@ class Caller:
             await self._clock.sleep(delay)
 
 
-def _record(span: object, result: CallResult) -> None:
+def _record(span: Span, result: CallResult) -> None:
     tracing.record_chat_result(
         span,
         response_id=result.response_id,

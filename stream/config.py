@@ -117,7 +117,9 @@ class ClaudeSettings(_Section):
     max_tokens: int = Field(1024, ge=1, le=128_000)
     timeout_s: float = Field(120.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
-    stream: bool = Field(False, description="stream responses (time to first token, in-stream errors)")
+    stream: bool = Field(
+        False, description="stream responses (time to first token, in-stream errors)"
+    )
     prices: dict[str, ModelPrice] = Field(default_factory=_default_prices)
 
 

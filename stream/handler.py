@@ -61,13 +61,17 @@ class RecordHandler:
                 record.value, max_text_bytes=self._settings.processing.max_text_bytes
             )
         except BadInput as bad:
-            return self.dead_letter(record, _failure(Outcome.BAD_INPUT, bad.error_class, bad.message))
+            return self.dead_letter(
+                record, _failure(Outcome.BAD_INPUT, bad.error_class, bad.message)
+            )
         try:
             return await self._process(record, doc, started)
         except FatalOutcome:
             raise
         except Exception as exc:  # a bug of ours met by this record; never crash-loop on it
-            log.exception("internal error on %s/%d@%d", record.topic, record.partition, record.offset)
+            log.exception(
+                "internal error on %s/%d@%d", record.topic, record.partition, record.offset
+            )
             return self.dead_letter(
                 record, _failure(Outcome.INTERNAL_ERROR, type(exc).__name__, "internal error")
             )
@@ -77,7 +81,9 @@ class RecordHandler:
         pipeline = self._pipelines.get(name)
         if pipeline is None:
             known = ", ".join(sorted(self._pipelines))
-            failure = _failure(Outcome.BAD_INPUT, "unknown_pipeline", f"no pipeline {name!r} ({known})")
+            failure = _failure(
+                Outcome.BAD_INPUT, "unknown_pipeline", f"no pipeline {name!r} ({known})"
+            )
             return self.dead_letter(record, failure)
         run = await run_pipeline(pipeline, doc, self._caller, stream=self._settings.claude.stream)
         if run.failure is not None:

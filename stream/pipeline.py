@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from stream.calls import Caller, CallRecord
 from stream.claude.types import CallRequest
-from stream.errors import Failure, Outcome, PipelineError
+from stream.errors import Failure, FatalOutcome, Outcome, PipelineError
 from stream.models import Document, PipelineSpec, StageSpec
 from stream.templates import Template, TemplateContext, compile_template
 
@@ -82,7 +82,9 @@ def load_pipeline(source: str | Path, *, default_model: str, default_max_tokens:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise PipelineError(f"pipeline {source}: {where}: {first['msg']}") from None
-    return compile_pipeline(spec, default_model=default_model, default_max_tokens=default_max_tokens)
+    return compile_pipeline(
+        spec, default_model=default_model, default_max_tokens=default_max_tokens
+    )
 
 
 def _read_source(source: str | Path) -> str:
@@ -184,16 +186,27 @@ async def run_pipeline(
                     group.create_task(_run_stage(pipeline.stages[n], doc, outputs, caller, stream))
                     for n in level
                 ]
-        except* _StageFailed as group_error:
-            first = group_error.exceptions[0]
-            assert isinstance(first, _StageFailed)
-            failed = first.failure
+        except ExceptionGroup as group_error:
+            failed = _first_failure(group_error)
         if failed is not None:
             return PipelineRun(outputs, failed)
         for task in tasks:
             done = task.result()
             outputs[done.name] = done
     return PipelineRun(outputs, None)
+
+
+def _first_failure(group_error: ExceptionGroup[Exception]) -> Failure:
+    """A stage failure ends the document; a fatal outcome or a bug propagates as itself."""
+    for exc in group_error.exceptions:
+        if isinstance(exc, FatalOutcome):
+            raise exc
+    for exc in group_error.exceptions:
+        if not isinstance(exc, _StageFailed):
+            raise exc
+    first = group_error.exceptions[0]
+    assert isinstance(first, _StageFailed)
+    return first.failure
 
 
 async def _run_stage(
@@ -238,7 +251,9 @@ async def _run_stage(
         return StageDone(stage.spec.name, second.final.text, value, second, attempts)
     failure = second.failure(stage.spec.name, Outcome.INVALID_OUTPUT)
     raise _StageFailed(
-        replace(failure, error_class="invalid_json_output", message=problem[:500], attempts=attempts)
+        replace(
+            failure, error_class="invalid_json_output", message=problem[:500], attempts=attempts
+        )
     )
 
 
@@ -262,4 +277,3 @@ def _validate_json(stage: CompiledStage, text: str) -> tuple[Any | None, str | N
         path = "/".join(str(p) for p in error.absolute_path) or "(root)"
         return None, f"output does not match the schema at {path}: {error.message}"
     return value, None
-

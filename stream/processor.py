@@ -16,6 +16,7 @@ Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Coroutine, Sequence
@@ -31,6 +32,7 @@ from stream.kafka.offsets import TP, OffsetTracker, Ticket
 from stream.kafka.reader import RawRecord
 from stream.kafka.source import RebalanceHandler
 from stream.telemetry import tracing
+from stream.telemetry.metrics import Metrics
 
 __all__ = ["EXIT_FATAL", "Processor", "RecordSink", "RecordSource", "StopPolicy", "WorkerStats"]
 
@@ -96,7 +98,8 @@ class Processor:
         sink: RecordSink,
         handler: RecordHandler,
         clock: Clock,
-        stop: StopPolicy = StopPolicy(),
+        metrics: Metrics,
+        stop: StopPolicy | None = None,
     ) -> None:
         self._settings = settings
         self._proc = settings.processing
@@ -104,7 +107,8 @@ class Processor:
         self._sink = sink
         self._handler = handler
         self._clock = clock
-        self._stop_policy = stop
+        self._stop_policy = stop or StopPolicy()
+        self._metrics = metrics
         self.tracker = OffsetTracker()
         self.stats = WorkerStats(started=clock.now())
         self._tasks: dict[TP, set[asyncio.Task[None]]] = {}
@@ -281,25 +285,30 @@ class Processor:
         except Exception as exc:
             if output.failure is not None:
                 raise  # the DLQ itself is unwritable: stop, commit nothing past this record
-            log.warning("result for offset %d not accepted (%s); dead-lettering", record.offset, exc)
+            log.warning(
+                "result for offset %d not accepted (%s); dead-lettering", record.offset, exc
+            )
             now = datetime.now(UTC)
             failure = Failure(Outcome.BAD_REQUEST, "output_rejected", type(exc).__name__, now, now)
             await self._send(self._handler.dead_letter(record, failure))
 
     async def _send(self, output: Output) -> None:
         headers = list(output.headers)
-        with tracing.send_span(output.topic, key=output.key, headers=headers):
+        with tracing.send_span(output.topic, key=output.key, headers=headers) as span:
             future = await self._sink.send(
                 output.topic, output.value, key=output.key, headers=headers
             )
-            await future
+            delivered = await future
+            tracing.record_delivery(span, partition=delivered.partition, offset=delivered.offset)
 
     def _count(self, output: Output) -> None:
         stats = self.stats
         if output.failure is None:
             stats.results += 1
+            self._metrics.record_document(Outcome.SUCCESS, dead_lettered=False)
         else:
             stats.dead_lettered[f"{output.failure.outcome.value}/{output.failure.error_class}"] += 1
+            self._metrics.record_document(output.failure.outcome, dead_lettered=True)
         stats.tokens_in += output.tokens_in
         stats.tokens_out += output.tokens_out
         stats.cost_usd += output.cost_usd
@@ -350,7 +359,9 @@ class Processor:
         for task in pending:
             task.cancel()
         if pending:
-            log.warning("%d records unfinished at the drain deadline; redelivered later", len(pending))
+            log.warning(
+                "%d records unfinished at the drain deadline; redelivered later", len(pending)
+            )
             await asyncio.wait(pending)
 
     async def _drain(self) -> None:
@@ -369,10 +380,8 @@ class Processor:
 
     async def _commit_loop(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._commit_now.wait(), self._proc.commit_interval_s)
-            except TimeoutError:
-                pass
             self._commit_now.clear()
             await self._commit()
 
@@ -385,6 +394,9 @@ class Processor:
         if not offsets:
             return
         self._since_commit = 0
-        if await self._source.commit(offsets):
+        started = self._clock.now()
+        committed = await self._source.commit(offsets)
+        self._metrics.record_commit(self._clock.now() - started)
+        if committed:
             self.tracker.mark_committed(offsets)
             self.stats.commits += 1

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 from stream.calls import Caller
 from stream.claude import ClaudeClient, make_client
-from stream.concurrency import CircuitBreaker, Clock, MonotonicClock
+from stream.concurrency import BreakerState, CircuitBreaker, Clock, MonotonicClock
 from stream.config import Settings
 from stream.handler import RecordHandler
 from stream.kafka.producer import KafkaSink
 from stream.kafka.source import KafkaSource
 from stream.pipeline import BUILTIN_PIPELINES, Pipeline, load_pipeline
 from stream.processor import Processor, StopPolicy, WorkerStats
+from stream.progress import LiveProgress, ProgressSnapshot, ProgressTracker, build_snapshot
+from stream.telemetry.metrics import Metrics
 
 __all__ = ["WorkerReport", "build_caller", "load_pipelines", "run_worker"]
 
@@ -37,9 +39,7 @@ def load_pipelines(settings: Settings, selected: str | None) -> tuple[dict[str, 
     """Every built-in pipeline plus the configured file; returns (by name, default name)."""
     claude = settings.claude
     pipelines = {
-        name: load_pipeline(
-            name, default_model=claude.model, default_max_tokens=claude.max_tokens
-        )
+        name: load_pipeline(name, default_model=claude.model, default_max_tokens=claude.max_tokens)
         for name in BUILTIN_PIPELINES
     }
     source = selected or (
@@ -52,7 +52,9 @@ def load_pipelines(settings: Settings, selected: str | None) -> tuple[dict[str, 
     return pipelines, chosen.name
 
 
-def build_caller(settings: Settings, client: ClaudeClient, clock: Clock) -> Caller:
+def build_caller(
+    settings: Settings, client: ClaudeClient, clock: Clock, metrics: Metrics
+) -> Caller:
     limits = settings.limits
     breaker = CircuitBreaker(
         clock,
@@ -62,15 +64,18 @@ def build_caller(settings: Settings, client: ClaudeClient, clock: Clock) -> Call
         min_calls=20,
         open_s=limits.breaker_open_s,
     )
-    return Caller(client, limits, clock, breaker=breaker)
+    return Caller(
+        client, limits, clock, breaker=breaker, metrics=metrics, prices=settings.claude.prices
+    )
 
 
 async def run_worker(
     settings: Settings,
     *,
-    stop: StopPolicy = StopPolicy(),
+    stop: StopPolicy | None = None,
     pipeline: str | None = None,
     client: ClaudeClient | None = None,
+    progress: bool = False,
     on_start: Callable[[Processor], None] | None = None,
 ) -> WorkerReport:
     """Run one worker process until a stop condition, a signal, or a fatal outcome."""
@@ -78,7 +83,8 @@ async def run_worker(
     pipelines, default = load_pipelines(settings, pipeline)
     own_client = client is None
     claude = client or make_client(settings, pool_size=settings.limits.max_concurrency)
-    caller = build_caller(settings, claude, clock)
+    metrics = Metrics(group=settings.kafka.group_id)
+    caller = build_caller(settings, claude, clock, metrics)
     started = clock.now()
     try:
         async with KafkaSink(settings.kafka) as sink:
@@ -88,24 +94,29 @@ async def run_worker(
                 sink=sink,
                 handler=RecordHandler(settings, caller, pipelines, default),
                 clock=clock,
-                stop=stop,
+                metrics=metrics,
+                stop=stop or StopPolicy(),
             )
-            _watch_breaker(caller, processor)
+            _watch_breaker(caller, processor, metrics)
+            unregister_lag = metrics.observe_lag(processor.lag)
             if on_start is not None:
                 on_start(processor)
-            async with _signals(processor):
+            async with _signals(processor), _panel(progress, processor, caller, metrics, clock):
                 code = await processor.run()
+            unregister_lag()
     finally:
+        metrics.close()
         if own_client:
             await claude.aclose()
     outcomes = {o.value: n for o, n in caller.outcomes.items()}
     return WorkerReport(code, processor.stats, clock.now() - started, default, outcomes)
 
 
-def _watch_breaker(caller: Caller, processor: Processor) -> None:
-    def on_transition(old: str, new: str) -> None:
-        log.warning("circuit breaker %s -> %s", old, new)
-        processor.set_paused("breaker", new == "open")
+def _watch_breaker(caller: Caller, processor: Processor, metrics: Metrics) -> None:
+    def on_transition(old: BreakerState, new: BreakerState) -> None:
+        log.warning("circuit breaker %s -> %s", old.value, new.value)
+        processor.set_paused("breaker", new is BreakerState.OPEN)
+        metrics.set_breaker_state(new.value)
 
     caller.breaker.on_transition.append(on_transition)
 
@@ -125,3 +136,31 @@ async def _signals(processor: Processor) -> AsyncIterator[None]:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+@contextlib.asynccontextmanager
+async def _panel(
+    enabled: bool, processor: Processor, caller: Caller, metrics: Metrics, clock: Clock
+) -> AsyncIterator[None]:
+    """The live terminal panel of ``docstream run --progress``."""
+    if not enabled:
+        yield
+        return
+    started = clock.now()
+    tracker = ProgressTracker(clock=clock.now)
+
+    def snapshot() -> ProgressSnapshot:
+        lag = processor.lag()
+        reasons = processor.pause_reasons - {"backpressure"}
+        return build_snapshot(
+            metrics.totals(),
+            tracker,
+            elapsed_s=clock.now() - started,
+            inflight=sum(c.limiter.inflight for c in caller.controls.values()),
+            limit=sum(c.limiter.limit for c in caller.controls.values()),
+            lag=sum(lag.values()) if lag else None,
+            paused_reason=", ".join(sorted(reasons)) or None,
+        )
+
+    async with LiveProgress(snapshot):
+        yield

@@ -43,7 +43,9 @@ def results(
         state, {"kafka.bootstrap_servers": bootstrap, "kafka.topics.results": topic}
     )
     name = settings.kafka.topics.results
-    sink: IO[str] = output.open("w", encoding="utf-8") if output else click.get_text_stream("stdout")
+    sink: IO[str] = (
+        output.open("w", encoding="utf-8") if output else click.get_text_stream("stdout")
+    )
     try:
         count = asyncio.run(_print(settings.kafka, name, follow, from_beginning, fmt, sink))
     except KeyboardInterrupt:
@@ -63,7 +65,9 @@ async def _print(
 
     count = 0
     if fmt == "table":
-        sink.write(f"{'document':<28} {'pipeline':<10} {'tokens in/out':>14} {'cost $':>9}  output\n")
+        sink.write(
+            f"{'document':<28} {'pipeline':<10} {'tokens in/out':>14} {'cost $':>9}  output\n"
+        )
     async for record in read_topic(kafka, topic, from_beginning=from_beginning, follow=follow):
         count += 1
         if fmt == "jsonl":

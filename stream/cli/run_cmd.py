@@ -80,9 +80,14 @@ def run(
             "telemetry.exporter": telemetry,
         },
     )
-    if pipeline is not None and not Path(pipeline).exists() and pipeline not in (
-        "summarize",
-        "triage",
+    if (
+        pipeline is not None
+        and not Path(pipeline).exists()
+        and pipeline
+        not in (
+            "summarize",
+            "triage",
+        )
     ):
         fail(f"--pipeline {pipeline}: no such file and not a built-in (summarize, triage)")
     handle = configure_telemetry(settings.telemetry)

@@ -87,9 +87,7 @@ async def _run(settings: Settings, options: DemoOptions, console: Console) -> Wo
     corpus_file = options.out_dir / "corpus.jsonl"
     corpus_file.write_text("\n".join(corpus_lines(options.documents)) + "\n", encoding="utf-8")
     summary = await publish_documents(settings.kafka, topics.input, corpus(options.documents))
-    console.print(
-        f"published {summary.sent} documents ({corpus_file}) to [bold]{topics.input}[/]"
-    )
+    console.print(f"published {summary.sent} documents ({corpus_file}) to [bold]{topics.input}[/]")
     async with KafkaSink(settings.kafka) as sink:
         for key, value in BAD_RECORDS:
             await sink.send_and_wait(topics.input, value, key=key)

@@ -58,7 +58,5 @@ def dead_letter_headers(
         replay_count=replay_count(record.headers),
         replayed_from=_header(record.headers, REPLAY_FROM_HEADER),
     )
-    kept = [
-        (k, v) for k, v in record.headers if not k.startswith(HEADER_PREFIX) and k not in _DROP
-    ]
+    kept = [(k, v) for k, v in record.headers if not k.startswith(HEADER_PREFIX) and k not in _DROP]
     return kept + context.to_headers()

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from stream.kafka.client_config import consumer_kwargs
+from stream.kafka.reader import RawRecord
 
 from stream.config import KafkaSettings
-from stream.kafka.client_config import consumer_kwargs
 from stream.kafka.offsets import TP
-from stream.kafka.reader import RawRecord
 
 __all__ = ["KafkaSource", "RebalanceHandler"]
 
@@ -103,7 +103,9 @@ class KafkaSource:
         try:
             await self._consumer.commit(mine)
         except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("commit of %d partitions refused (%s); rebalance in progress", len(mine), exc)
+            log.warning(
+                "commit of %d partitions refused (%s); rebalance in progress", len(mine), exc
+            )
             return False
         except KafkaError as exc:
             log.warning("commit failed: %s", exc)

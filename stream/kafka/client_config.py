@@ -1,0 +1,71 @@
+"""aiokafka keyword arguments from KafkaSettings: security, producer and consumer tuning."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiokafka.helpers import create_ssl_context
+
+from stream.config import KafkaSettings
+
+__all__ = ["common_kwargs", "consumer_kwargs", "idempotence_enabled", "producer_kwargs"]
+
+log = logging.getLogger(__name__)
+_warned = False
+
+
+def common_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+        "request_timeout_ms": kafka.request_timeout_ms,
+    }
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        kwargs["ssl_context"] = create_ssl_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+        )
+    if kafka.security_protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = kafka.sasl_mechanism or "PLAIN"
+        kwargs["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            kwargs["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    return kwargs
+
+
+def idempotence_enabled(kafka: KafkaSettings) -> bool:
+    """Idempotence unless the embedded profile must switch it off (design.md section 3)."""
+    global _warned
+    if kafka.profile == "embedded":
+        if kafka.enable_idempotence and not _warned:
+            _warned = True
+            log.info(
+                "embedded profile: idempotent producer off (Tansu rejects InitProducerId v0); "
+                "acks=all stays on"
+            )
+        return False
+    return kafka.enable_idempotence
+
+
+def producer_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    return {
+        **common_kwargs(kafka),
+        "acks": "all",
+        "enable_idempotence": idempotence_enabled(kafka),
+        "compression_type": None if kafka.compression == "none" else kafka.compression,
+        "linger_ms": kafka.linger_ms,
+        "max_request_size": kafka.max_request_size,
+    }
+
+
+def consumer_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    """No deserializers: values are decoded by our own code (aiokafka issue #744)."""
+    return {
+        **common_kwargs(kafka),
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": kafka.session_timeout_ms,
+        "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+        "max_poll_interval_ms": kafka.max_poll_interval_ms,
+    }
