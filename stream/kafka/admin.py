@@ -1,39 +1,73 @@
-"""Creating the input, results and DLQ topics (idempotent)."""
+"""Creating the input, results and DLQ topics (idempotent: existing topics are fine)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
 
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
 
-__all__ = ["ensure_topics"]
+__all__ = ["KafkaAdminError", "ensure_topics", "topic_names"]
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+class KafkaAdminError(DocstreamError):
+    """The cluster is unreachable or refused to create a topic; the message says which."""
+
+
+def topic_names(kafka: KafkaSettings) -> list[str]:
+    """The three topics docstream uses, in a fixed order: input, results, DLQ."""
+    return [kafka.topics.input, kafka.topics.results, kafka.topics.dlq]
 
 
 async def ensure_topics(kafka: KafkaSettings) -> list[str]:
-    """Create the three topics that don't exist yet; return the names created."""
-    names = [kafka.topics.input, kafka.topics.results, kafka.topics.dlq]
+    """Create whichever of the three topics do not exist yet; return the names created.
+
+    Creating explicitly matters: a topic auto-created by a produce gets the broker's
+    default partition count (4 on Tansu, often 1 on Kafka), not ``topics.partitions``.
+    """
     admin = AIOKafkaAdminClient(**common_kwargs(kafka))
     try:
         await admin.start()
     except KafkaConnectionError as exc:
-        raise DocstreamError(
+        await admin.close()
+        raise KafkaAdminError(
             f"cannot reach Kafka at {kafka.bootstrap_servers} ({exc}); check "
-            "kafka.bootstrap_servers or start one with `docstream broker`"
+            "kafka.bootstrap_servers (DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS) or start one "
+            "with `docstream broker`"
         ) from None
     try:
         existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
+        missing = [name for name in topic_names(kafka) if name not in existing]
+        if not missing:
+            return []
         topics = [
-            NewTopic(n, kafka.topics.partitions, kafka.topics.replication_factor) for n in missing
+            NewTopic(name, kafka.topics.partitions, kafka.topics.replication_factor)
+            for name in missing
         ]
-        if topics:
-            try:
-                await admin.create_topics(topics)
-            except TopicAlreadyExistsError:
-                pass  # a concurrent creator won the race; the topic is there
-        return missing
+        response = await admin.create_topics(topics)
+        return _created(response, kafka.bootstrap_servers)
+    except KafkaError as exc:
+        raise KafkaAdminError(f"creating topics on {kafka.bootstrap_servers}: {exc}") from exc
     finally:
         await admin.close()
+
+
+def _created(response: Any, bootstrap: str) -> list[str]:
+    """Names the broker created; a concurrent creator winning the race is not an error."""
+    created = []
+    failures = []
+    for topic, code, *rest in response.topic_errors:
+        if code == 0:
+            created.append(topic)
+        elif code != _TOPIC_ALREADY_EXISTS:
+            detail = rest[0] if rest and rest[0] else for_code(code).__name__
+            failures.append(f"{topic}: {detail}")
+    if failures:
+        raise KafkaAdminError(f"{bootstrap} refused to create " + "; ".join(failures))
+    return created

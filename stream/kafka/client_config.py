@@ -1,4 +1,9 @@
-"""aiokafka keyword arguments from KafkaSettings: security, producer and consumer tuning."""
+"""aiokafka keyword arguments from KafkaSettings: security, producer and consumer tuning.
+
+One place decides how every client talks to the cluster, so the admin client, the
+producer, the group consumer and the topic reader cannot drift apart (e.g. one of them
+forgetting SASL, or a consumer with a deserializer).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ _warned = False
 
 
 def common_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    """Connection and security settings shared by admin, producer and consumers."""
     kwargs: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap_servers,
         "client_id": kafka.client_id,
@@ -23,6 +29,7 @@ def common_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
         "request_timeout_ms": kafka.request_timeout_ms,
     }
     if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        # No cafile: the system trust store (create_default_context) verifies the brokers.
         kwargs["ssl_context"] = create_ssl_context(
             cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
         )
@@ -35,7 +42,12 @@ def common_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
 
 
 def idempotence_enabled(kafka: KafkaSettings) -> bool:
-    """Idempotence unless the embedded profile must switch it off (design.md section 3)."""
+    """Idempotence unless the embedded profile must switch it off (design.md section 3).
+
+    Tansu rejects aiokafka's InitProducerId v0, so an idempotent producer cannot even
+    start there. Says so once per process, so nobody mistakes it for the production
+    setting.
+    """
     global _warned
     if kafka.profile == "embedded":
         if kafka.enable_idempotence and not _warned:
@@ -49,6 +61,7 @@ def idempotence_enabled(kafka: KafkaSettings) -> bool:
 
 
 def producer_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
+    """acks=all always: the offset tracker commits only what the broker fully acknowledged."""
     return {
         **common_kwargs(kafka),
         "acks": "all",
@@ -60,7 +73,9 @@ def producer_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
 
 
 def consumer_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
-    """No deserializers: values are decoded by our own code (aiokafka issue #744)."""
+    """Group consumer settings. No deserializers: our code decodes the bytes, because a
+    deserializer exception would re-raise on every poll (aiokafka issue #744).
+    ``earliest``, because ``latest`` relies on ListOffsets, which Tansu gets wrong."""
     return {
         **common_kwargs(kafka),
         "enable_auto_commit": False,

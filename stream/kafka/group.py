@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from stream.kafka.client_config import common_kwargs
 
 from stream.config import KafkaSettings
+from stream.kafka.client_config import common_kwargs
 
 __all__ = ["committed_offsets"]
 

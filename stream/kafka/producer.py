@@ -1,23 +1,36 @@
 """KafkaSink: the producer for results, DLQ records and published documents.
 
-acks=all always; idempotence on except where the embedded broker can't take it.
-``send`` returns once the record is queued; its future resolves when the broker has
-acknowledged it, which is what the offset tracker waits for.
+acks=all always; idempotence on except where the embedded broker can't take it
+(``client_config``). Two ways to send:
+
+- ``send``: one record, returns once it is queued; the returned future resolves when the
+  broker has acknowledged it, which is what the offset tracker waits for. aiokafka's
+  per-record Python cost caps this near 30k records/s on two cores.
+- ``send_many``: many records for one topic, packed into record batches ourselves
+  (``create_batch``/``send_batch``), several times faster; the publisher uses it. Keys
+  go to the same partitions as with ``send`` (Kafka's murmur2 partitioner).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import itertools
+import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import murmur2
 
 from stream.config import KafkaSettings
 from stream.kafka.client_config import producer_kwargs
 
-__all__ = ["Delivered", "KafkaSink"]
+__all__ = ["BatchDelivered", "Delivered", "KafkaSink", "OutRecord"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +40,34 @@ class Delivered:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class BatchDelivered:
+    """One acknowledged record batch: offsets ``base_offset .. base_offset + count - 1``."""
+
+    topic: str
+    partition: int
+    base_offset: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    value: bytes
+    key: bytes | None = None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
 class KafkaSink:
     def __init__(self, kafka: KafkaSettings) -> None:
+        self._max_request_size = kafka.max_request_size
         self._producer = AIOKafkaProducer(**producer_kwargs(kafka))
+        self._round_robin = itertools.count(random.randrange(1 << 16))
 
     async def start(self) -> None:
         await self._producer.start()
 
     async def stop(self) -> None:
+        """Flushes what is queued, then closes."""
         await self._producer.stop()
 
     async def __aenter__(self) -> KafkaSink:
@@ -58,23 +91,12 @@ class KafkaSink:
         headers: Sequence[tuple[str, bytes]] = (),
         partition: int | None = None,
     ) -> asyncio.Future[Delivered]:
+        """Queue one record; the future resolves when the broker acknowledged it (acks=all)."""
         queued = await self._producer.send(
             topic, value, key=key, headers=list(headers) or None, partition=partition
         )
         delivered: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
-
-        def done(fut: asyncio.Future[object]) -> None:
-            if delivered.done():
-                return
-            if fut.cancelled():
-                delivered.cancel()
-            elif (error := fut.exception()) is not None:
-                delivered.set_exception(error)
-            else:
-                meta = fut.result()
-                delivered.set_result(Delivered(meta.topic, meta.partition, meta.offset))  # type: ignore[attr-defined]
-
-        queued.add_done_callback(done)
+        queued.add_done_callback(lambda fut: _resolve(fut, delivered, _to_delivered))
         return delivered
 
     async def send_and_wait(
@@ -89,5 +111,99 @@ class KafkaSink:
         future = await self.send(topic, value, key=key, headers=headers, partition=partition)
         return await future
 
+    async def send_many(
+        self, topic: str, records: Iterable[OutRecord]
+    ) -> list[asyncio.Future[BatchDelivered]]:
+        """Queue many records as whole record batches; one future per batch.
+
+        Returns once every record is queued (aiokafka holds one batch per partition in
+        flight, so this waits while the broker catches up: natural backpressure). A
+        record larger than ``max_request_size`` raises MessageSizeTooLargeError; batches
+        submitted before it still go out, so callers should check sizes up front (the
+        publisher does).
+        """
+        partitions = sorted(await self._producer.partitions_for(topic))
+        open_batches: dict[int, _OpenBatch] = {}
+        futures: list[asyncio.Future[BatchDelivered]] = []
+        for record in records:
+            self._check_size(record)
+            partition = self._partition_for(record.key, partitions)
+            batch = open_batches.get(partition)
+            if batch is None:
+                batch = open_batches[partition] = _OpenBatch(self._producer.create_batch())
+            if not batch.append(record):
+                futures.append(await self._submit(batch, topic, partition))
+                batch = open_batches[partition] = _OpenBatch(self._producer.create_batch())
+                batch.append(record)  # an empty batch always takes one record
+        for partition, batch in open_batches.items():
+            futures.append(await self._submit(batch, topic, partition))
+        return futures
+
     async def flush(self) -> None:
+        """Wait until everything queued so far was acknowledged (or failed)."""
         await self._producer.flush()
+
+    def _partition_for(self, key: bytes | None, partitions: list[int]) -> int:
+        if key is None:
+            return partitions[next(self._round_robin) % len(partitions)]
+        return partitions[(int(murmur2(key)) & 0x7FFFFFFF) % len(partitions)]
+
+    def _check_size(self, record: OutRecord) -> None:
+        size = len(record.value) + len(record.key or b"")
+        size += sum(len(k) + len(v) for k, v in record.headers)
+        if size > self._max_request_size:
+            raise MessageSizeTooLargeError(
+                f"a record of {size} bytes is over kafka.max_request_size "
+                f"({self._max_request_size})"
+            )
+
+    async def _submit(
+        self, batch: _OpenBatch, topic: str, partition: int
+    ) -> asyncio.Future[BatchDelivered]:
+        batch.builder.close()
+        count = batch.count
+        queued = await self._producer.send_batch(batch.builder, topic, partition=partition)
+        delivered: asyncio.Future[BatchDelivered] = asyncio.get_running_loop().create_future()
+        queued.add_done_callback(
+            lambda fut: _resolve(
+                fut,
+                delivered,
+                lambda meta: BatchDelivered(meta.topic, meta.partition, meta.offset, count),
+            )
+        )
+        return delivered
+
+
+class _OpenBatch:
+    __slots__ = ("builder", "count")
+
+    def __init__(self, builder: Any) -> None:
+        self.builder = builder
+        self.count = 0
+
+    def append(self, record: OutRecord) -> bool:
+        meta = self.builder.append(
+            timestamp=None, key=record.key, value=record.value, headers=list(record.headers)
+        )
+        if meta is None:
+            return False
+        self.count += 1
+        return True
+
+
+def _to_delivered(meta: Any) -> Delivered:
+    return Delivered(meta.topic, meta.partition, meta.offset)
+
+
+def _resolve(
+    source: asyncio.Future[Any], target: asyncio.Future[T], convert: Callable[[Any], T]
+) -> None:
+    """Copy aiokafka's outcome onto our future, converting RecordMetadata on success."""
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(convert(source.result()))

@@ -1,17 +1,26 @@
-"""Reading a topic without a consumer group: from the start (or the end), up to a
-snapshot of the highwater marks, or following new records."""
+"""Reading a topic without a consumer group (``docstream results``, DLQ tooling, tests).
+
+All partitions are assigned directly, so nothing joins a group, nothing is committed and
+a running worker is not disturbed. Without ``follow`` the read stops at a snapshot of
+each partition's *highwater* mark, taken from the first Fetch response for that
+partition. Highwater, not ``end_offsets()``/``seek_to_end()``: those use ListOffsets,
+which Tansu answers with the base offset of the newest batch + 1 (design.md section 3);
+the Fetch response's highwater is right on every broker.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.config import KafkaSettings
+from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
 
-__all__ = ["RawRecord", "read_topic"]
+__all__ = ["KafkaReadError", "RawRecord", "read_topic"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,71 +34,128 @@ class RawRecord:
     headers: tuple[tuple[str, bytes], ...]
 
 
+class KafkaReadError(DocstreamError):
+    """A snapshot read stopped making progress before it reached the highwater marks."""
+
+
 async def read_topic(
     kafka: KafkaSettings,
     topic: str,
     *,
     from_beginning: bool = True,
     follow: bool = False,
+    idle_timeout_s: float | None = None,
     poll_timeout_s: float = 0.5,
 ) -> AsyncIterator[RawRecord]:
-    """Yield the topic's records. Without ``follow`` it stops at the highwater marks seen
-    when it starts. Uses fetch-based highwater: Tansu's end_offsets is wrong."""
+    """Yield the topic's records, partition by partition in offset order.
+
+    ``from_beginning=False`` starts at the highwater marks (only new records; useful with
+    ``follow``). ``idle_timeout_s``: with ``follow``, stop after that long without a new
+    record; without it, raise KafkaReadError if the snapshot stalls that long. A topic
+    that does not exist yields nothing.
+    """
     consumer = AIOKafkaConsumer(
-        enable_auto_commit=False, auto_offset_reset="earliest", **common_kwargs(kafka)
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # A snapshot read ends with one empty Fetch per partition; don't wait 500 ms on it.
+        fetch_max_wait_ms=500 if follow else 100,
+        **common_kwargs(kafka),
     )
     await consumer.start()
     try:
-        partitions = sorted(consumer.partitions_for_topic(topic) or set())
-        tps = [TopicPartition(topic, p) for p in partitions]
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
             return
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        targets = await _highwaters(consumer, tps)
         if not from_beginning:
-            for tp in tps:
-                consumer.seek(tp, targets[tp])
-        async for record in _records(consumer, tps, targets, follow, poll_timeout_s):
+            for tp, highwater in (await _highwaters(consumer, tps, poll_timeout_s)).items():
+                consumer.seek(tp, highwater)
+        reading = _Snapshot(consumer, tps, follow, idle_timeout_s, poll_timeout_s)
+        async for record in reading.records():
             yield record
     finally:
         await consumer.stop()
 
 
 async def _highwaters(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition]
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], poll_timeout_s: float
 ) -> dict[TopicPartition, int]:
-    """One fetch per partition fills ``highwater``; an empty partition reports 0."""
-    await consumer.getmany(*tps, timeout_ms=500, max_records=1)
-    for tp in tps:
-        consumer.seek(tp, 0)
-    return {tp: int(consumer.highwater(tp) or 0) for tp in tps}
+    """Fetch until every partition reported its highwater (records fetched are dropped)."""
+    while any(consumer.highwater(tp) is None for tp in tps):
+        await consumer.getmany(timeout_ms=int(poll_timeout_s * 1000), max_records=1)
+    return {tp: int(consumer.highwater(tp)) for tp in tps}
 
 
-async def _records(
-    consumer: AIOKafkaConsumer,
-    tps: list[TopicPartition],
-    targets: dict[TopicPartition, int],
-    follow: bool,
-    poll_timeout_s: float,
-) -> AsyncIterator[RawRecord]:
-    remaining = {tp for tp in tps if targets[tp] > 0} if not follow else set(tps)
-    while follow or remaining:
-        batches = await consumer.getmany(timeout_ms=int(poll_timeout_s * 1000))
-        for tp, records in batches.items():
-            for r in records:
-                yield RawRecord(
-                    tp.topic,
-                    tp.partition,
-                    r.offset,
-                    r.timestamp,
-                    r.key,
-                    r.value,
-                    tuple(r.headers or ()),
-                )
-            if not follow and records and records[-1].offset + 1 >= targets[tp]:
-                remaining.discard(tp)
-        if not follow:
-            for tp in list(remaining):
-                if await consumer.position(tp) >= targets[tp]:
-                    remaining.discard(tp)
+class _Snapshot:
+    """The read loop: targets are learned per partition, done partitions are paused."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        tps: list[TopicPartition],
+        follow: bool,
+        idle_timeout_s: float | None,
+        poll_timeout_s: float,
+    ) -> None:
+        self._consumer = consumer
+        self._tps = tps
+        self._follow = follow
+        self._idle_timeout_s = idle_timeout_s
+        self._poll_ms = int(poll_timeout_s * 1000)
+        self._targets: dict[TopicPartition, int] = {}
+        self._done: set[TopicPartition] = set()
+
+    async def records(self) -> AsyncIterator[RawRecord]:
+        loop = asyncio.get_running_loop()
+        last_progress = loop.time()
+        while self._follow or len(self._done) < len(self._tps):
+            batches = await self._consumer.getmany(timeout_ms=self._poll_ms)
+            if not self._follow:
+                self._learn_targets()
+            for tp, messages in batches.items():
+                target = self._targets.get(tp)
+                for m in messages:
+                    if target is not None and m.offset >= target:
+                        break
+                    last_progress = loop.time()
+                    yield RawRecord(
+                        tp.topic,
+                        tp.partition,
+                        m.offset,
+                        m.timestamp,
+                        m.key,
+                        m.value,
+                        tuple(m.headers or ()),
+                    )
+            if not self._follow:
+                await self._mark_done()
+            if (
+                self._idle_timeout_s is not None
+                and loop.time() - last_progress >= self._idle_timeout_s
+            ):
+                if self._follow:
+                    return
+                raise KafkaReadError(self._stall_message())
+
+    def _learn_targets(self) -> None:
+        for tp in self._tps:
+            if tp not in self._targets and (highwater := self._consumer.highwater(tp)) is not None:
+                self._targets[tp] = int(highwater)
+
+    async def _mark_done(self) -> None:
+        for tp, target in self._targets.items():
+            if tp not in self._done and await self._consumer.position(tp) >= target:
+                self._done.add(tp)
+                self._consumer.pause(tp)
+
+    def _stall_message(self) -> str:
+        pending = sorted(
+            f"{tp.partition}(target {self._targets.get(tp, '?')})"
+            for tp in self._tps
+            if tp not in self._done
+        )
+        return (
+            f"reading {self._tps[0].topic}: no progress for {self._idle_timeout_s:g} s; "
+            f"partitions not finished: {', '.join(pending)}"
+        )

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from stream.kafka.client_config import consumer_kwargs
-from stream.kafka.reader import RawRecord
 
 from stream.config import KafkaSettings
+from stream.kafka.client_config import consumer_kwargs
 from stream.kafka.offsets import TP
+from stream.kafka.reader import RawRecord
 
 __all__ = ["KafkaSource", "RebalanceHandler"]
 
