@@ -44,20 +44,14 @@ def test_pipeline_unknown_dependency_is_reported_at_load(tmp_path: Path) -> None
 
 def test_pipeline_cycle_is_reported_at_load(tmp_path: Path) -> None:
     """A dependency cycle is a load-time error naming the stages."""
-    body = (
-        "name: p\nstages:\n  - name: a\n    depends_on: [b]\n"
-        "  - name: b\n    depends_on: [a]\n"
-    )
+    body = "name: p\nstages:\n  - name: a\n    depends_on: [b]\n  - name: b\n    depends_on: [a]\n"
     with pytest.raises(PipelineError, match="cycle"):
         _load(_write(tmp_path, body))
 
 
 def test_pipeline_template_using_undeclared_stage_is_rejected(tmp_path: Path) -> None:
     """A template may only read outputs of stages it depends on."""
-    body = (
-        "name: p\nstages:\n  - name: a\n"
-        "  - name: b\n    user: 'x {{ stages.a }}'\n"
-    )
+    body = "name: p\nstages:\n  - name: a\n  - name: b\n    user: 'x {{ stages.a }}'\n"
     with pytest.raises(PipelineError, match=r"stages\.a without depending"):
         _load(_write(tmp_path, body))
 
@@ -78,10 +72,7 @@ def test_pipeline_unknown_placeholder_is_rejected(tmp_path: Path) -> None:
 
 def test_pipeline_invalid_json_schema_is_rejected(tmp_path: Path) -> None:
     """A JSON output stage with a broken schema fails at load."""
-    body = (
-        "name: p\nstages:\n  - name: a\n    output: json\n"
-        "    json_schema: {type: 12}\n"
-    )
+    body = "name: p\nstages:\n  - name: a\n    output: json\n    json_schema: {type: 12}\n"
     with pytest.raises(PipelineError, match="json_schema is invalid"):
         _load(_write(tmp_path, body))
 
