@@ -248,7 +248,7 @@ class Caller:
         else:
             permit.ignored()
         if result.headers:
-            controls.pacer.observe_headers(result.headers)
+            controls.pacer.observe_headers(result.headers, reservation)
         if result.http_status is None:
             controls.pacer.release(reservation)
         else:
@@ -263,6 +263,8 @@ class Caller:
             self.breaker.record_failure()
         elif outcome.disposition is Disposition.DONE:
             self.breaker.record_success()
+        else:  # neither health nor sickness of the service; frees a half-open probe
+            self.breaker.record_ignored()
 
     async def _back_off(self, counted: int, result: CallResult) -> None:
         if result.outcome is Outcome.RATE_LIMITED:

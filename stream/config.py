@@ -98,9 +98,12 @@ class ModelPrice(_Section):
 
 
 def _default_prices() -> dict[str, ModelPrice]:
-    # List prices in USD per million tokens; override in the config file for your contract.
+    # List prices in USD per million tokens, matched by the longest model-name prefix;
+    # override in the config file for your contract or newer models.
     return {
         "claude-opus-4": ModelPrice(input=Decimal(15), output=Decimal(75)),
+        "claude-opus-4-5": ModelPrice(input=Decimal(5), output=Decimal(25)),
+        "claude-opus-4-6": ModelPrice(input=Decimal(5), output=Decimal(25)),
         "claude-sonnet-4": ModelPrice(input=Decimal(3), output=Decimal(15)),
         "claude-haiku-4": ModelPrice(input=Decimal(1), output=Decimal(5)),
         "claude-3-5-haiku": ModelPrice(input=Decimal("0.8"), output=Decimal(4)),
@@ -113,7 +116,7 @@ class ClaudeSettings(_Section):
     base_url: str | None = Field(
         None, description="None = api.anthropic.com with a key, else the local simulator"
     )
-    model: str = Field("claude-sonnet-4-5", min_length=1)
+    model: str = Field("claude-sonnet-4-6", min_length=1)
     max_tokens: int = Field(1024, ge=1, le=128_000)
     timeout_s: float = Field(120.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)

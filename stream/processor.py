@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -123,6 +123,9 @@ class Processor:
         self._last_activity = clock.now()
         self._group: asyncio.TaskGroup | None = None
         self.exit_code = 0
+        # Called once per poll iteration, e.g. to let an open breaker move to half-open
+        # (its transitions are lazy) when no call is waiting on it.
+        self.on_tick: list[Callable[[], object]] = []
 
     # -- public -------------------------------------------------------------------------
 
@@ -168,6 +171,8 @@ class Processor:
 
     async def _poll_loop(self) -> None:
         while not self._stopping.is_set() and not self._should_stop():
+            for tick in self.on_tick:
+                tick()
             self._apply_pauses()
             room = self._proc.buffer_size - self.tracker.pending()
             records = await self._source.poll(

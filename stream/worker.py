@@ -119,6 +119,7 @@ def _watch_breaker(caller: Caller, processor: Processor, metrics: Metrics) -> No
         metrics.set_breaker_state(new.value)
 
     caller.breaker.on_transition.append(on_transition)
+    processor.on_tick.append(lambda: caller.breaker.state)
 
 
 @contextlib.asynccontextmanager

@@ -31,6 +31,7 @@ class ScriptedClaude:
 
     max_delay_s: float = 0.0
     seed: int = 1
+    fail_first: int = 0  # the first N calls of all are TRANSIENT (an outage)
     calls: list[CallRequest] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=dict)
 
@@ -42,6 +43,8 @@ class ScriptedClaude:
         if self.max_delay_s:
             await asyncio.sleep(self._rng.uniform(0, self.max_delay_s))
         outcome = self._scripted(request)
+        if len(self.calls) <= self.fail_first:
+            outcome = Outcome.TRANSIENT
         if outcome is not None:
             status, finish, error_class = _FAILURES[outcome]
             return CallResult(

@@ -10,14 +10,14 @@ from rich.console import Console
 __all__ = ["demo"]
 
 _NEXT_STEPS = """\
-[bold]What to try next[/]
-  docstream broker                          # a broker of your own, then point DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS at it
-  docstream simulate --rpm 600              # a tighter rate limit: watch the controller back off
-  docstream publish demo-out/corpus.jsonl   # publish the sample corpus again
+[bold]What to try next[/] (the demo's broker and simulator have stopped; start your own):
+  docstream broker --port 9092                     # terminal 1: embedded Kafka
+  docstream simulate --port 8080 --rpm 600         # terminal 2: a tighter rate limit
+  export DOCSTREAM_KAFKA__PROFILE=embedded DOCSTREAM_CLAUDE__BASE_URL=http://127.0.0.1:8080
+  docstream topics create && docstream publish demo-out/corpus.jsonl
   docstream run --pipeline triage --progress --until-idle 5
-  docstream results --format jsonl          # read the results topic
-  docstream dlq inspect                     # what failed, and why
-  docstream bench overhead                  # pipeline overhead with an instant Claude stand-in
+  docstream results --format jsonl | head -3
+  docstream dlq inspect                            # what failed, and why
 """
 
 

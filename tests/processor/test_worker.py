@@ -146,3 +146,41 @@ async def test_auth_outcome_pauses_without_dlq_or_commit(
     books = await account(settings)
     assert books.dead == {}
     assert (await committed(settings)).get(0, 0) <= 1
+
+
+async def test_breaker_opens_on_an_outage_pauses_and_recovers_without_dlq(
+    settings_factory: SettingsFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Consecutive 500s open the breaker: consumption pauses, nothing is dead-lettered,
+    a half-open probe succeeds and everything is processed."""
+    settings = settings_factory(
+        {
+            "limits.breaker_failures": 3,
+            "limits.breaker_open_s": 0.3,
+            "limits.max_attempts": 50,
+            "limits.backoff_base_s": 0.01,
+            "limits.backoff_max_s": 0.05,
+            "limits.initial_concurrency": 2,
+            "limits.min_concurrency": 1,
+        }
+    )
+    coords = await publish(settings, [doc(f"d{i}") for i in range(20)])
+    paused: list[frozenset[str]] = []
+
+    def watch(processor: Processor) -> None:
+        processor.on_tick.append(lambda: paused.append(processor.pause_reasons))
+
+    with caplog.at_level("WARNING", logger="stream.worker"):
+        report = await run_worker(
+            settings,
+            stop=StopPolicy(until_idle_s=1.0),
+            client=ScriptedClaude(fail_first=6),
+            on_start=watch,
+        )
+
+    assert report.exit_code == 0
+    assert any("breaker" in reasons for reasons in paused)
+    assert "circuit breaker closed -> open" in caplog.text
+    books = await account(settings)
+    assert books.dead == {}
+    assert set(books.results) == set(coords)

@@ -1,0 +1,44 @@
+"""Adaptive concurrency and pacing: the pure building blocks of the Claude call path.
+
+Netflix concurrency-limits' split: a ``Limit`` (algorithm: samples in, limit out), a
+``Limiter`` (permit pool that blocks when full: the backpressure) and ``Permit`` (ends
+in exactly one of success / dropped / ignored). Beside it, server-driven controls:
+``HeadroomPacer`` (token buckets kept in step with the rate-limit headers),
+``RetryAfterGate`` (429 retry-after per model), ``CircuitBreaker`` and
+``backoff_delay``. Time comes from an injected ``Clock``. This package imports nothing
+from the rest of ``stream`` and no SDK.
+"""
+
+from __future__ import annotations
+
+from stream.concurrency.backoff import backoff_delay
+from stream.concurrency.breaker import BreakerState, CircuitBreaker, TransitionListener
+from stream.concurrency.clock import Clock, ManualClock, MonotonicClock, sleep_or_event
+from stream.concurrency.gate import RetryAfterGate
+from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit, TokenLatencyLimit
+from stream.concurrency.limiter import Limiter, LimitListener, Permit, PermitOutcome
+from stream.concurrency.pacing import BUCKET_KINDS, HeadroomPacer, Reservation, TokenBucket
+
+__all__ = [
+    "BUCKET_KINDS",
+    "AIMDLimit",
+    "BreakerState",
+    "CircuitBreaker",
+    "Clock",
+    "FixedLimit",
+    "HeadroomPacer",
+    "Limit",
+    "LimitListener",
+    "Limiter",
+    "ManualClock",
+    "MonotonicClock",
+    "Permit",
+    "PermitOutcome",
+    "Reservation",
+    "RetryAfterGate",
+    "TokenBucket",
+    "TokenLatencyLimit",
+    "TransitionListener",
+    "backoff_delay",
+    "sleep_or_event",
+]

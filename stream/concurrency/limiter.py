@@ -1,0 +1,193 @@
+"""The permit pool: at most ``limit`` calls in flight, and callers beyond it wait.
+
+Waiting is the point. When the pool is full ``acquire()`` blocks, the worker stops
+taking records, its buffer fills and the Kafka consumer pauses partitions: the
+backpressure reaches the broker without any queue growing in memory.
+
+Each ``Permit`` ends in exactly one of ``success()``, ``dropped()`` or ``ignored()``
+(Netflix ``Limiter.Listener``): success and dropped feed the ``Limit`` a sample with
+the RTT measured from the permit's grant to its release; ignored (the call failed for a
+reason that says nothing about congestion, e.g. a 400) only frees the slot.
+Waiters are served first come, first served, and a waiter cancelled at any moment never
+takes a slot with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from stream.concurrency.clock import Clock
+from stream.concurrency.limit import Limit
+
+__all__ = ["LimitListener", "Limiter", "Permit", "PermitOutcome"]
+
+LimitListener = Callable[[int, int], None]
+"""Called with (old, new) after the limit changed."""
+
+
+class PermitOutcome(enum.Enum):
+    SUCCESS = "success"
+    DROPPED = "dropped"
+    IGNORED = "ignored"
+
+
+class Permit:
+    """One slot in the pool, from grant to exactly one settlement."""
+
+    __slots__ = ("_inflight", "_limiter", "_outcome", "_started_at")
+
+    def __init__(self, limiter: Limiter, started_at: float, inflight: int) -> None:
+        self._limiter = limiter
+        self._started_at = started_at
+        self._inflight = inflight
+        self._outcome: PermitOutcome | None = None
+
+    @property
+    def started_at(self) -> float:
+        """Clock time the slot was granted (waiting time is not part of the RTT)."""
+        return self._started_at
+
+    @property
+    def inflight(self) -> int:
+        """Calls in flight when this one was granted, itself included."""
+        return self._inflight
+
+    @property
+    def outcome(self) -> PermitOutcome | None:
+        return self._outcome
+
+    @property
+    def settled(self) -> bool:
+        return self._outcome is not None
+
+    def success(self, output_tokens: int | None = None, ttft: float | None = None) -> None:
+        """The call completed: its RTT (and token count / TTFT) is a latency sample."""
+        self._settle(PermitOutcome.SUCCESS, output_tokens, ttft)
+
+    def dropped(self) -> None:
+        """The call was rejected for capacity (429, 529) or timed out: back off."""
+        self._settle(PermitOutcome.DROPPED, None, None)
+
+    def ignored(self) -> None:
+        """The call ended without a meaningful measurement: free the slot, no sample."""
+        self._settle(PermitOutcome.IGNORED, None, None)
+
+    def _settle(
+        self, outcome: PermitOutcome, output_tokens: int | None, ttft: float | None
+    ) -> None:
+        if self._outcome is not None:
+            raise RuntimeError(f"permit already settled as {self._outcome.value}")
+        self._outcome = outcome
+        self._limiter._release(self, outcome, output_tokens, ttft)
+
+    def __repr__(self) -> str:
+        state = self._outcome.value if self._outcome else "open"
+        return f"<Permit {state} started_at={self._started_at} inflight={self._inflight}>"
+
+
+class Limiter:
+    """Hands out permits up to ``limit.limit`` at a time, blocking the rest (FIFO).
+
+    ``on_change`` listeners get ``(old, new)`` after a sample changed the limit, for
+    metrics and logs; they run after the pool has been updated, on the settling task.
+    """
+
+    def __init__(
+        self, limit: Limit, clock: Clock, *, on_change: Iterable[LimitListener] = ()
+    ) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._inflight = 0
+        self._waiters: deque[asyncio.Future[Permit]] = deque()
+        self.on_change: list[LimitListener] = list(on_change)
+
+    @property
+    def limit(self) -> int:
+        return self._limit.limit
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for fut in self._waiters if not fut.done())
+
+    def try_acquire(self) -> Permit | None:
+        """A permit if one is free and nobody is queued ahead, else None (never waits)."""
+        if self._inflight >= self.limit or self.waiting:
+            return None
+        return self._grant()
+
+    async def acquire(self) -> Permit:
+        """Waits for a free slot, behind every earlier waiter."""
+        permit = self.try_acquire()
+        if permit is not None:
+            return permit
+        fut: asyncio.Future[Permit] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                fut.result().ignored()  # granted as we were cancelled: give the slot back
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(fut)
+            raise
+
+    @contextlib.asynccontextmanager
+    async def acquire_permit(self) -> AsyncIterator[Permit]:
+        """``async with``: a permit that is released as ``ignored()`` if left unsettled.
+
+        The body should call ``success()`` or ``dropped()``; if it raises (or forgets)
+        first, the slot is freed without a sample, so it can never leak.
+        """
+        permit = await self.acquire()
+        try:
+            yield permit
+        finally:
+            if not permit.settled:
+                permit.ignored()
+
+    def _grant(self) -> Permit:
+        self._inflight += 1
+        return Permit(self, self._clock.now(), self._inflight)
+
+    def _wake(self) -> None:
+        while self._waiters and self._inflight < self.limit:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(self._grant())
+
+    def _release(
+        self,
+        permit: Permit,
+        outcome: PermitOutcome,
+        output_tokens: int | None,
+        ttft: float | None,
+    ) -> None:
+        self._inflight -= 1
+        old = self._limit.limit
+        new = old
+        if outcome is not PermitOutcome.IGNORED:
+            now = self._clock.now()
+            new = self._limit.on_sample(
+                now=now,
+                rtt=max(0.0, now - permit.started_at),
+                inflight=permit.inflight,
+                dropped=outcome is PermitOutcome.DROPPED,
+                output_tokens=output_tokens,
+                ttft=ttft,
+            )
+        self._wake()
+        if new != old:
+            for listener in list(self.on_change):
+                listener(old, new)
+
+    def __repr__(self) -> str:
+        return f"<Limiter limit={self.limit} inflight={self._inflight} waiting={self.waiting}>"
