@@ -49,7 +49,7 @@ def _env(settings: Settings, base_url: str) -> dict[str, str]:
 
 
 async def _start_worker(settings: Settings, base_url: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starting a process is quick; we poll it
         [sys.executable, "-m", "stream", "run", "--until-idle", "60"],
         env=_env(settings, base_url),
         stdout=subprocess.DEVNULL,
