@@ -1,0 +1,56 @@
+"""``make_client``: choose real Claude or the simulator from Settings, without importing
+the SDK until a client is really built (so ``import stream.claude`` stays cheap).
+
+Selection: ``claude.base_url`` set -> that endpoint (the local simulator, or a proxy),
+with the API key if there is one; else an API key -> ``https://api.anthropic.com``;
+neither -> ``FatalOutcome(CONFIG)`` naming what to set. ``ANTHROPIC_BASE_URL`` is not
+consulted: the endpoint is always the one the settings show.
+"""
+
+from __future__ import annotations
+
+from stream.claude.types import ClaudeClient
+from stream.config import Settings
+from stream.errors import FatalOutcome, Outcome
+
+__all__ = ["ANTHROPIC_API_URL", "make_client"]
+
+ANTHROPIC_API_URL = "https://api.anthropic.com"
+# The simulator ignores credentials, but the SDK refuses to send a request without one.
+_SIMULATOR_KEY = "docstream-simulator-no-key"
+
+_NO_ENDPOINT = (
+    "no ANTHROPIC_API_KEY and no claude.base_url: set ANTHROPIC_API_KEY (or "
+    "DOCSTREAM_CLAUDE__API_KEY, or claude.api_key_file) to call api.anthropic.com, or set "
+    "claude.base_url (DOCSTREAM_CLAUDE__BASE_URL, e.g. the simulator's http://127.0.0.1:PORT)"
+)
+
+
+def make_client(settings: Settings, *, pool_size: int) -> ClaudeClient:
+    """A ready client for these settings; ``pool_size`` = the worker's max concurrency."""
+    from stream.claude.classify import output_cap_for
+    from stream.claude.client import AnthropicClaudeClient
+
+    key = _api_key(settings)
+    base_url = settings.claude.base_url
+    if base_url is None and key is None:
+        raise FatalOutcome(Outcome.CONFIG, _NO_ENDPOINT)
+    return AnthropicClaudeClient(
+        api_key=key if key is not None else _SIMULATOR_KEY,
+        base_url=base_url if base_url is not None else ANTHROPIC_API_URL,
+        pool_size=pool_size,
+        timeout_s=settings.claude.timeout_s,
+        connect_timeout_s=settings.claude.connect_timeout_s,
+        max_output_bytes=output_cap_for(settings.kafka.max_request_size),
+    )
+
+
+def _api_key(settings: Settings) -> str | None:
+    try:
+        return settings.api_key()
+    except OSError as exc:
+        # Name the file, never its content.
+        raise FatalOutcome(
+            Outcome.CONFIG,
+            f"claude.api_key_file {settings.claude.api_key_file}: cannot read it ({exc.strerror})",
+        ) from None

@@ -1,0 +1,95 @@
+"""Value types and the client Protocol of the Claude boundary.
+
+Everything outside ``stream/claude/`` talks to Claude through ``ClaudeClient`` and these
+frozen values, never through the SDK: a ``CallRequest`` goes in, a classified
+``CallResult`` comes out. This module imports nothing heavy (no ``anthropic``, no HTTP
+library) so the pipeline, the limiter and the tests can import it cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from stream.errors import DocstreamError, Outcome
+from stream.models.result import Usage
+
+__all__ = ["CallFailed", "CallRequest", "CallResult", "ClaudeClient"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """One attempt at one stage of one document.
+
+    ``system`` is the stage's constant instructions; ``user`` is the whole, already
+    rendered user turn and is the only place document text may appear. ``document_id``
+    and ``stage`` are for logs and spans only: they are never sent to the API.
+    """
+
+    model: str
+    system: str
+    user: str
+    max_tokens: int
+    temperature: float | None = None
+    stream: bool = False
+    document_id: str = ""
+    stage: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """What one attempt produced, already classified into the outcome taxonomy.
+
+    On success ``text`` holds the answer; on any failure it is empty and ``error_class``
+    (a short, DLQ-header-safe name such as ``rate_limit_error``) plus ``error_message``
+    (at most 500 characters, never document text) say why. ``headers`` are the response
+    headers lower-cased, so the limiter can read ``anthropic-ratelimit-*``;
+    ``retry_after_s`` is parsed from ``retry-after-ms`` / ``retry-after`` (seconds or an
+    HTTP date) and is kept even above 60 s, unlike the SDK's own retry loop.
+    """
+
+    outcome: Outcome
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    request_id: str | None = None
+    http_status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    retry_after_s: float | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    response_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when there is an answer to keep (success, or truncated and flagged)."""
+        return self.outcome in (Outcome.SUCCESS, Outcome.TRUNCATED)
+
+
+@runtime_checkable
+class ClaudeClient(Protocol):
+    """The seam between docstream and Claude (real API, simulator, or in-process stand-in).
+
+    ``call`` never raises for API or network outcomes: they come back classified in the
+    ``CallResult``. It raises only for bugs (and ``asyncio.CancelledError`` when the
+    caller cancels). ``count_tokens`` returns the API's count or raises ``CallFailed``
+    carrying the same classified result; it is an estimate, so callers may ignore failures.
+    """
+
+    async def call(self, request: CallRequest) -> CallResult: ...
+
+    async def count_tokens(self, request: CallRequest) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class CallFailed(DocstreamError):
+    """A call that has no value to return (``count_tokens``) failed; ``result`` says why."""
+
+    def __init__(self, result: CallResult) -> None:
+        super().__init__(f"{result.outcome.value}: {result.error_class}: {result.error_message}")
+        self.result = result
