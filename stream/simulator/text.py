@@ -1,0 +1,174 @@
+"""What the simulated model "says": deterministic, prompt-derived, clearly marked.
+
+The same prompt always yields the same answer and the same token counts, so tests can
+assert exact figures and benchmarks are repeatable. Input tokens are ``ceil(chars / 4)``
+over the system prompt, every message's text and the tool definitions (the same number
+``count_tokens`` reports). The answer is a sequence of *pieces*, one per output token:
+it starts with ``"[simulated] "``, or — when the system prompt contains ``JSON`` — it is
+a JSON object ``{"simulated": true, "summary": ..., "labels": [...], "score": 0.xx}``.
+Cutting at ``max_tokens`` cuts the pieces, exactly as a real truncation would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["MARK", "Completion", "Prompt", "PromptError", "complete", "read_prompt"]
+
+MARK: Final = "[simulated] "
+_WORDS: Final = """
+stream partition offset record broker topic consumer producer batch commit latency token
+budget limit retry backoff window signal queue replay trace span metric document summary
+label score result stage model answer context outline detail quality careful brief clear
+useful robust steady measured exact river mountain harbor lantern meadow orbit compass
+anchor beacon ledger
+"""
+_VOCABULARY: Final = _WORDS.split()
+_LABELS: Final = ("news", "finance", "science", "support", "legal", "sports", "health", "tech")
+_SEQUENCE: Final = random.Random(0x5EED).choices([w + " " for w in _VOCABULARY], k=8192)
+_DOUBLED: Final = _SEQUENCE + _SEQUENCE
+_OVERSIZED_CHARS: Final = 2 * 1024 * 1024
+_JSON_OVERHEAD: Final = 9  # pieces around the summary words in the JSON form
+
+
+class PromptError(ValueError):
+    """The request body is not a valid Messages request (answered with a 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """The text of one request, its input token count and a 64-bit digest of it."""
+
+    system: str
+    texts: tuple[str, ...]
+    input_tokens: int
+    digest: int
+
+    @property
+    def wants_json(self) -> bool:
+        return "JSON" in self.system
+
+
+def read_prompt(body: Mapping[str, Any]) -> Prompt:
+    """Extract system + message text from a parsed request; raise PromptError if malformed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise PromptError("messages: Field required (a non-empty list)")
+    texts: list[str] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise PromptError(f"messages.{i}: needs role 'user' or 'assistant' and content")
+        _collect(message.get("content"), texts, f"messages.{i}.content")
+    system_parts: list[str] = []
+    if body.get("system") is not None:
+        _collect(body["system"], system_parts, "system")
+    system = "".join(system_parts)
+    chars = len(system) + sum(map(len, texts))
+    tools = body.get("tools")
+    if tools:
+        chars += len(json.dumps(tools, separators=(",", ":")))
+    material = "\x1e".join((system, *texts)).encode("utf-8", "surrogatepass")
+    digest = int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big")
+    return Prompt(system, tuple(texts), math.ceil(chars / 4), digest)
+
+
+def _collect(content: object, out: list[str], where: str) -> None:
+    if isinstance(content, str):
+        out.append(content)
+        return
+    if not isinstance(content, list):
+        raise PromptError(f"{where}: Input should be a string or a list of content blocks")
+    for block in content:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise PromptError(f"{where}: each content block needs a 'type'")
+        if isinstance(block.get("text"), str):
+            out.append(block["text"])
+        elif block["type"] == "tool_result" and block.get("content") is not None:
+            _collect(block["content"], out, where)
+        elif block["type"] == "tool_use":
+            out.append(json.dumps(block.get("input", {}), separators=(",", ":")))
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The answer: its pieces (one per output token) and why it stopped."""
+
+    pieces: Sequence[str]
+    stop_reason: str
+
+    @property
+    def output_tokens(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def chunks(self, tokens_per_chunk: int) -> list[str]:
+        """The text in deltas of ``tokens_per_chunk`` pieces (for streaming)."""
+        p, k = self.pieces, max(1, tokens_per_chunk)
+        return ["".join(p[i : i + k]) for i in range(0, len(p), k)]
+
+
+def complete(
+    prompt: Prompt, out_min: int, out_max: int, max_tokens: int, force: str | None = None
+) -> Completion:
+    """The deterministic answer to ``prompt``.
+
+    ``force`` bends it for a fault mode: ``max_tokens`` (always longer than max_tokens,
+    so it is cut), ``refusal`` (a short answer with stop_reason refusal), ``oversized``
+    (~2 MB, not capped by max_tokens), ``badjson`` (a JSON object that does not parse).
+    """
+    h = prompt.digest
+    natural = out_min + h % (out_max - out_min + 1)
+    if force == "max_tokens":
+        natural = max(natural, max_tokens + 1)
+    elif force == "oversized":
+        natural = _OVERSIZED_CHARS // 7  # ~7 characters per piece
+    as_json = prompt.wants_json or force == "badjson"
+    pieces = _json_pieces(h, natural) if as_json else [MARK, *_words(h, natural - 1)]
+    if force == "badjson":
+        pieces[-1] = ","  # '..."score": 0.42,' — a truncated object, never valid JSON
+    if force == "oversized":
+        return Completion(pieces, "end_turn")
+    if force == "refusal":
+        return Completion(pieces[: min(len(pieces), max_tokens, 8)], "refusal")
+    if len(pieces) > max_tokens:
+        return Completion(pieces[:max_tokens], "max_tokens")
+    return Completion(pieces, "end_turn")
+
+
+def _words(h: int, count: int) -> list[str]:
+    count = max(1, count)
+    start = (h >> 16) % len(_SEQUENCE)
+    if count <= len(_SEQUENCE):
+        words = _DOUBLED[start : start + count]
+    else:
+        words = list(itertools.islice(itertools.cycle(_SEQUENCE), start, start + count))
+    words[-1] = words[-1][:-1]  # no trailing space
+    return words
+
+
+def _json_pieces(h: int, natural: int) -> list[str]:
+    first = _LABELS[(h >> 32) % len(_LABELS)]
+    second = _LABELS[((h >> 32) + 1 + (h >> 35) % (len(_LABELS) - 1)) % len(_LABELS)]
+    score = f"0.{(h >> 48) % 100:02d}"
+    return [
+        '{"simulated": true, "summary": "',
+        MARK,
+        *_words(h, natural - _JSON_OVERHEAD),
+        '", "labels": ["',
+        first,
+        '", "',
+        second,
+        '"], "score": ',
+        score,
+        "}",
+    ]
