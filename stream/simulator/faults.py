@@ -4,8 +4,9 @@ A marker ``[[sim:NAME]]`` anywhere in the system prompt or a message makes every
 carrying it fail that way; ``[[sim:NAME*K]]`` fails only the first K requests with that
 prompt, so a test can check "fails twice, then succeeds". The count is keyed by the
 system prompt and the text up to the end of the marker: a retry that appends to the
-turn (e.g. a JSON repair quoting the validation error) counts as the same prompt. A global mode (``POST /admin/faults {"mode": NAME, "rate": r}``) hits each
-request with probability ``r`` from the seeded RNG. A marker wins over the global mode.
+turn (e.g. a JSON repair quoting the validation error) counts as the same prompt.
+A global mode (``POST /admin/faults {"mode": NAME, "rate": r}``) hits each request with
+probability ``r`` from the seeded RNG. A marker wins over the global mode.
 
 *Error* faults answer at once with an API error and take no rate-limit budget; *delivery*
 faults pass admission like a normal request and then change how the answer arrives.
