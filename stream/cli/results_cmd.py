@@ -43,9 +43,7 @@ def results(
         state, {"kafka.bootstrap_servers": bootstrap, "kafka.topics.results": topic}
     )
     name = settings.kafka.topics.results
-    sink: IO[str] = (
-        output.open("w", encoding="utf-8") if output else click.get_text_stream("stdout")
-    )
+    sink: IO[str] = click.open_file(str(output) if output else "-", "w", encoding="utf-8")
     try:
         count = asyncio.run(_print(settings.kafka, name, follow, from_beginning, fmt, sink))
     except KeyboardInterrupt:
@@ -53,7 +51,7 @@ def results(
     except OSError as exc:
         fail(f"cannot read {name}: {exc}", code=1)
     finally:
-        if output:
+        if output:  # stdout is not ours to close
             sink.close()
     click.echo(f"{count} results from {name}", err=True)
 
@@ -82,7 +80,8 @@ def _row(value: bytes) -> str:
     try:
         data = json.loads(value)
         usage = data["usage"]
-        first = next(iter(data["outputs"].values()), {}).get("text", "")
+        outputs = list(data["outputs"].values())
+        first = str(outputs[0].get("text", "")) if outputs else ""
         snippet = " ".join(first.split())[:60]
         tokens = f"{usage['input_tokens']}/{usage['output_tokens']}"
         return (

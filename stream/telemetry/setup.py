@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: TID251 - the SDK's one home
-from opentelemetry.sdk.metrics.export import (  # noqa: TID251
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
     Gauge,
     Histogram,
@@ -44,15 +44,15 @@ from opentelemetry.sdk.metrics.export import (  # noqa: TID251
     PeriodicExportingMetricReader,
     Sum,
 )
-from opentelemetry.sdk.resources import Resource  # noqa: TID251
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: TID251
-from opentelemetry.sdk.trace.export import (  # noqa: TID251
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: TID251
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 from opentelemetry.util.types import AttributeValue
