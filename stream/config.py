@@ -76,7 +76,9 @@ class KafkaSettings(_Section):
     # Kafka-correct production default; the embedded profile turns it off because Tansu
     # rejects aiokafka's InitProducerId v0 (design.md section 3).
     enable_idempotence: bool = True
-    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "lz4"
+    # zstd: about a third of lz4's CPU per record in aiokafka (which uses lz4 level 9),
+    # with a better ratio.
+    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "zstd"
     linger_ms: int = Field(5, ge=0)
     request_timeout_ms: int = Field(30_000, ge=1_000)
     max_request_size: int = Field(1_048_576, ge=1024)

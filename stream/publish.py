@@ -39,6 +39,7 @@ from stream.publish_sources import (
     read_objects,
 )
 from stream.telemetry import tracing
+from stream.telemetry.providers import tracing_active
 
 __all__ = [
     "PublishAborted",
@@ -111,6 +112,8 @@ def _record_headers(topic: str, key: bytes) -> list[tuple[str, bytes]]:
     PRODUCER span, so the worker's processing joins the document's trace. (Records go
     out in batches; the span marks the document's hand-over to the producer.)"""
     headers: list[tuple[str, bytes]] = []
+    if not tracing_active():
+        return headers  # no provider: nothing to record and no context to carry
     with tracing.send_span(topic, key=key, headers=headers):
         pass
     return headers
@@ -221,7 +224,8 @@ class _Publisher:
         self._on_progress = on_progress
         self._on_reject = on_reject
         self._clock = clock or MonotonicClock()
-        self._pending: list[asyncio.Future[BatchDelivered]] = []
+        self._pending: set[asyncio.Future[BatchDelivered]] = set()
+        self._failure: BaseException | None = None
         self._sent = self._queued = self._rejected = self._bytes = 0
         self._started = 0.0
 
@@ -230,7 +234,7 @@ class _Publisher:
         async for chunk in _chunks(items):
             records, stop_at = self._records(chunk)
             if records:
-                self._pending += await sink.send_many(self._topic, records)
+                self._track(await sink.send_many(self._topic, records))
                 self._queued += len(records)
                 self._bytes += sum(len(r.value) for r in records)
             await self._collect(wait=False)
@@ -274,24 +278,34 @@ class _Publisher:
             )
         return OutRecord(item.value, key, headers)
 
+    def _track(self, futures: list[asyncio.Future[BatchDelivered]]) -> None:
+        """Count each batch when the broker acknowledges it, and report progress then,
+        so a slow source (stdin) still shows what has gone out."""
+        for future in futures:
+            future.add_done_callback(self._acknowledged)
+        self._pending.update(futures)
+
+    def _acknowledged(self, future: asyncio.Future[BatchDelivered]) -> None:
+        self._pending.discard(future)
+        if future.cancelled():
+            return
+        if (error := future.exception()) is not None:
+            self._failure = self._failure or error
+            return
+        self._sent += future.result().count
+        self._report()
+
     async def _collect(self, *, wait: bool) -> None:
-        """Count acknowledged batches; a failed batch stops the run with its error."""
+        """Raise the first failed batch's error; with ``wait``, first wait for them all."""
         if wait and self._pending:
-            await asyncio.wait(self._pending)
-        still = []
-        for future in self._pending:
-            if not future.done():
-                still.append(future)
-                continue
-            if (error := future.exception()) is not None:
-                for other in self._pending:
-                    other.cancel()
-                raise DocstreamError(
-                    f"publishing to {self._topic} failed after {self._sent:,} acknowledged "
-                    f"document(s): {error!r}"
-                ) from error
-            self._sent += future.result().count
-        self._pending = still
+            await asyncio.wait(list(self._pending))
+        if self._failure is not None:
+            for other in self._pending:
+                other.cancel()
+            raise DocstreamError(
+                f"publishing to {self._topic} failed after {self._sent:,} acknowledged "
+                f"document(s): {self._failure!r}"
+            ) from self._failure
 
     def _report(self) -> None:
         if self._on_progress is not None:

@@ -35,6 +35,7 @@ def test_decode_document_accepts_a_valid_document() -> None:
         (b'{"id": "a", "text": "x", "metadata": "str"}', "schema"),
         (b'{"id": "a", "text": "x", "title": "extra"}', "schema"),
         (b'{"id": "a", "text": "' + b"y" * 101 + b'"}', "too_large"),
+        (b'{"id": "a", "text": "lone \\ud800 surrogate"}', "invalid_utf8"),
     ],
 )
 def test_decode_document_rejects_bad_input_with_its_class(raw: bytes, error_class: str) -> None:

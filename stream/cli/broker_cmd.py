@@ -17,10 +17,18 @@ __all__ = ["broker"]
 
 
 @click.command("broker")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Port on 127.0.0.1 (default: a free one).")
-@click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Keep Tansu's own log in this file (default: a temp file, removed on exit).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port on 127.0.0.1 (default: a free one).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Keep Tansu's own log in this file (default: a temp file, removed on exit).",
+)
 def broker(port: int | None, log_file: Path | None) -> None:
     """Run an in-memory Kafka-compatible broker until Ctrl-C or SIGTERM.
 

@@ -11,7 +11,7 @@ from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
 
-__all__ = ["KafkaAdminError", "ensure_topics", "topic_names"]
+__all__ = ["KafkaAdminError", "ensure_topics", "topic_names", "topic_partitions"]
 
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -31,16 +31,7 @@ async def ensure_topics(kafka: KafkaSettings) -> list[str]:
     Creating explicitly matters: a topic auto-created by a produce gets the broker's
     default partition count (4 on Tansu, often 1 on Kafka), not ``topics.partitions``.
     """
-    admin = AIOKafkaAdminClient(**common_kwargs(kafka))
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        await admin.close()
-        raise KafkaAdminError(
-            f"cannot reach Kafka at {kafka.bootstrap_servers} ({exc}); check "
-            "kafka.bootstrap_servers (DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS) or start one "
-            "with `docstream broker`"
-        ) from None
+    admin = await _connect(kafka)
     try:
         existing = set(await admin.list_topics())
         missing = [name for name in topic_names(kafka) if name not in existing]
@@ -56,6 +47,37 @@ async def ensure_topics(kafka: KafkaSettings) -> list[str]:
         raise KafkaAdminError(f"creating topics on {kafka.bootstrap_servers}: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def topic_partitions(kafka: KafkaSettings, names: list[str]) -> dict[str, int]:
+    """{topic: partition count} for those of ``names`` that exist.
+
+    Lists all topics rather than asking for the names: a Metadata request naming an
+    unknown topic auto-creates it on brokers that allow that (Tansu does).
+    """
+    admin = await _connect(kafka)
+    try:
+        described = await admin.describe_topics(None)
+    except KafkaError as exc:
+        raise KafkaAdminError(f"describing topics on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        await admin.close()
+    wanted = set(names)
+    return {t["topic"]: len(t["partitions"]) for t in described if t["topic"] in wanted}
+
+
+async def _connect(kafka: KafkaSettings) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(**common_kwargs(kafka))
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        await admin.close()
+        raise KafkaAdminError(
+            f"cannot reach Kafka at {kafka.bootstrap_servers} ({exc}); check "
+            "kafka.bootstrap_servers (DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS) or start one "
+            "with `docstream broker`"
+        ) from None
+    return admin
 
 
 def _created(response: Any, bootstrap: str) -> list[str]:

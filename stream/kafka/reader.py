@@ -11,7 +11,7 @@ the Fetch response's highwater is right on every broker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -46,13 +46,15 @@ async def read_topic(
     follow: bool = False,
     idle_timeout_s: float | None = None,
     poll_timeout_s: float = 0.5,
+    on_ready: Callable[[], None] | None = None,
 ) -> AsyncIterator[RawRecord]:
     """Yield the topic's records, partition by partition in offset order.
 
     ``from_beginning=False`` starts at the highwater marks (only new records; useful with
     ``follow``). ``idle_timeout_s``: with ``follow``, stop after that long without a new
     record; without it, raise KafkaReadError if the snapshot stalls that long. A topic
-    that does not exist yields nothing.
+    that does not exist yields nothing. ``on_ready`` is called once the reader is
+    positioned (e.g. to print "waiting for new records"; tests use it to avoid a race).
     """
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False,
@@ -62,6 +64,9 @@ async def read_topic(
         **common_kwargs(kafka),
     )
     await consumer.start()
+    # Let aiokafka's no-group coordinator task start: stopping before it ever ran makes
+    # consumer.stop() raise CancelledError (aiokafka 0.14, NoGroupCoordinator.close).
+    await asyncio.sleep(0)
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
@@ -71,6 +76,8 @@ async def read_topic(
         if not from_beginning:
             for tp, highwater in (await _highwaters(consumer, tps, poll_timeout_s)).items():
                 consumer.seek(tp, highwater)
+        if on_ready is not None:
+            on_ready()
         reading = _Snapshot(consumer, tps, follow, idle_timeout_s, poll_timeout_s)
         async for record in reading.records():
             yield record

@@ -51,8 +51,15 @@ def decode_document(raw: bytes | None, *, max_text_bytes: int) -> Document:
     if not isinstance(data, dict):
         raise BadInput("schema", f"expected a JSON object, got {type(data).__name__}")
     text = data.get("text")
-    if isinstance(text, str) and len(text.encode("utf-8")) > max_text_bytes:
-        raise BadInput("too_large", f"text is over the {max_text_bytes}-byte limit")
+    if isinstance(text, str):
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:  # JSON can escape a lone surrogate: "\ud800"
+            raise BadInput(
+                "invalid_utf8", f"unpaired surrogate escape at char {exc.start}"
+            ) from None
+        if size > max_text_bytes:
+            raise BadInput("too_large", f"text is over the {max_text_bytes}-byte limit")
     try:
         return Document.model_validate(data)
     except ValidationError as exc:
