@@ -24,6 +24,7 @@ from opentelemetry.trace import Span
 from stream.claude.cost import cost_usd, estimate_input_tokens
 from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import (
+    LOWEST,
     AIMDLimit,
     CircuitBreaker,
     Clock,
@@ -32,6 +33,7 @@ from stream.concurrency import (
     Limit,
     Limiter,
     Permit,
+    Priority,
     Reservation,
     RetryAfterGate,
     TokenLatencyLimit,
@@ -138,9 +140,15 @@ class Caller:
         return found
 
     async def call(
-        self, request: CallRequest, *, fallback_model: str | None = None, fallback_after: int = 2
+        self,
+        request: CallRequest,
+        *,
+        fallback_model: str | None = None,
+        fallback_after: int = 2,
+        priority: Priority = LOWEST,
     ) -> CallRecord:
-        """Attempts until done, dead-lettered or paused (FatalOutcome)."""
+        """Attempts until done, dead-lettered or paused (FatalOutcome). ``priority`` orders
+        this call among waiters for pacing and permits (lowest first)."""
         deadline = self._clock.now() + self._limits.document_deadline_s
         attempts = counted = overloaded = 0
         first_fail: datetime | None = None
@@ -150,7 +158,7 @@ class Caller:
             if fallback_model and overloaded >= fallback_after:
                 use = replace(request, model=fallback_model)
             attempts += 1
-            result = await self._attempt(use, attempts)
+            result = await self._attempt(use, attempts, priority)
             disposition = result.outcome.disposition
             if disposition is Disposition.DONE:
                 return CallRecord(
@@ -178,16 +186,16 @@ class Caller:
         self._metrics.record_limiter_wait(waited.seconds, kind)
         return value
 
-    async def _attempt(self, request: CallRequest, attempt: int) -> CallResult:
+    async def _attempt(self, request: CallRequest, attempt: int, priority: Priority) -> CallResult:
         model = request.model
         controls = self.controls_for(model)
         await self._waiting("breaker.wait", model, self.breaker.wait_until_allowed())
         await self._waiting("retry_after.wait", model, self.gate.wait(model))
         estimate = estimate_input_tokens(request.system, request.user)
         reservation = await self._waiting(
-            "pacing.wait", model, controls.pacer.reserve(estimate, request.max_tokens)
+            "pacing.wait", model, controls.pacer.reserve(estimate, request.max_tokens, priority)
         )
-        permit = await self._waiting("limiter.wait", model, controls.limiter.acquire())
+        permit = await self._waiting("limiter.wait", model, controls.limiter.acquire(priority))
         self._metrics.add_inflight(1, model)
         try:
             with tracing.chat_span(

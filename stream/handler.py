@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from stream.calls import Caller
+from stream.concurrency import Priority
 from stream.config import Settings
 from stream.dlq.records import dead_letter_headers, replay_count
 from stream.errors import Failure, FatalOutcome, Outcome
@@ -54,7 +55,8 @@ class RecordHandler:
         self._pipelines = pipelines
         self._default = default
 
-    async def handle(self, record: RawRecord) -> Output:
+    async def handle(self, record: RawRecord, sequence: int = 0) -> Output:
+        """``sequence`` is the record's dispatch order: older records' calls go first."""
         started = time.monotonic()
         try:
             doc = decode_document(
@@ -65,7 +67,7 @@ class RecordHandler:
                 record, _failure(Outcome.BAD_INPUT, bad.error_class, bad.message)
             )
         try:
-            return await self._process(record, doc, started)
+            return await self._process(record, doc, started, (-doc.priority, sequence))
         except FatalOutcome:
             raise
         except Exception as exc:  # a bug of ours met by this record; never crash-loop on it
@@ -76,7 +78,9 @@ class RecordHandler:
                 record, _failure(Outcome.INTERNAL_ERROR, type(exc).__name__, "internal error")
             )
 
-    async def _process(self, record: RawRecord, doc: Document, started: float) -> Output:
+    async def _process(
+        self, record: RawRecord, doc: Document, started: float, priority: Priority
+    ) -> Output:
         name = doc.pipeline or self._default
         pipeline = self._pipelines.get(name)
         if pipeline is None:
@@ -85,7 +89,9 @@ class RecordHandler:
                 Outcome.BAD_INPUT, "unknown_pipeline", f"no pipeline {name!r} ({known})"
             )
             return self.dead_letter(record, failure)
-        run = await run_pipeline(pipeline, doc, self._caller, stream=self._settings.claude.stream)
+        run = await run_pipeline(
+            pipeline, doc, self._caller, stream=self._settings.claude.stream, priority=priority
+        )
         if run.failure is not None:
             return self.dead_letter(record, run.failure)
         processing = self._settings.processing

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from stream.calls import Caller, CallRecord
 from stream.claude.types import CallRequest
+from stream.concurrency import LOWEST, Priority
 from stream.errors import Failure, FatalOutcome, Outcome, PipelineError
 from stream.models import Document, PipelineSpec, StageSpec
 from stream.templates import Template, TemplateContext, compile_template
@@ -174,16 +175,32 @@ class _StageFailed(Exception):
 
 
 async def run_pipeline(
-    pipeline: Pipeline, doc: Document, caller: Caller, *, stream: bool = False
+    pipeline: Pipeline,
+    doc: Document,
+    caller: Caller,
+    *,
+    stream: bool = False,
+    priority: Priority = LOWEST,
 ) -> PipelineRun:
-    """Run every stage; the first failure cancels the rest of the document's stages."""
+    """Run every stage; the first failure cancels the rest of the document's stages.
+    Every call of the document waits with ``priority`` (see stream.concurrency.priority)."""
     outputs: dict[str, StageDone] = {}
     failed: Failure | None = None
     for level in pipeline.levels:
+        if len(level) == 1:  # a lone stage needs no task group: same outcome, no extra task
+            try:
+                stage = pipeline.stages[level[0]]
+                done = await _run_stage(stage, doc, outputs, caller, stream, priority)
+            except _StageFailed as stage_failed:
+                return PipelineRun(outputs, stage_failed.failure)
+            outputs[done.name] = done
+            continue
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(_run_stage(pipeline.stages[n], doc, outputs, caller, stream))
+                    group.create_task(
+                        _run_stage(pipeline.stages[n], doc, outputs, caller, stream, priority)
+                    )
                     for n in level
                 ]
         except ExceptionGroup as group_error:
@@ -215,6 +232,7 @@ async def _run_stage(
     outputs: Mapping[str, StageDone],
     caller: Caller,
     stream: bool,
+    priority: Priority,
 ) -> StageDone:
     ctx = TemplateContext(
         document_id=doc.id,
@@ -232,7 +250,7 @@ async def _run_stage(
         document_id=doc.id,
         stage=stage.spec.name,
     )
-    record = await _call(caller, stage, request)
+    record = await _call(caller, stage, request, priority)
     if stage.validator is None:
         return StageDone(stage.spec.name, record.final.text, None, record, record.attempts)
     value, problem = _validate_json(stage, record.final.text)
@@ -244,7 +262,7 @@ async def _run_stage(
         user=f"{request.user}\n\nYour previous answer was not valid: {problem}\n"
         "Answer again with only a JSON value that satisfies the required schema.",
     )
-    second = await _call(caller, stage, repair)
+    second = await _call(caller, stage, repair, priority)
     value, problem = _validate_json(stage, second.final.text)
     attempts = record.attempts + second.attempts
     if problem is None:
@@ -257,9 +275,14 @@ async def _run_stage(
     )
 
 
-async def _call(caller: Caller, stage: CompiledStage, request: CallRequest) -> CallRecord:
+async def _call(
+    caller: Caller, stage: CompiledStage, request: CallRequest, priority: Priority
+) -> CallRecord:
     record = await caller.call(
-        request, fallback_model=stage.spec.fallback_model, fallback_after=stage.spec.fallback_after
+        request,
+        fallback_model=stage.spec.fallback_model,
+        fallback_after=stage.spec.fallback_after,
+        priority=priority,
     )
     if record.outcome in (Outcome.SUCCESS, Outcome.TRUNCATED):
         return record

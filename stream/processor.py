@@ -112,15 +112,17 @@ class Processor:
         self.tracker = OffsetTracker()
         self.stats = WorkerStats(started=clock.now())
         self._tasks: dict[TP, set[asyncio.Task[None]]] = {}
-        self._lanes: dict[tuple[Any, ...], deque[tuple[RawRecord, Ticket]]] = {}
+        self._lanes: dict[tuple[Any, ...], deque[tuple[RawRecord, Ticket, int]]] = {}
         self._pause_reasons: set[str] = set()
         self._paused: set[TP] = set()
         self._stopping = asyncio.Event()
         self._commit_now = asyncio.Event()
+        self._enqueue = asyncio.Lock()  # see _send
         self._since_commit = 0
         self._commits_frozen = False
         self._fatal_deadline: float | None = None
         self._last_activity = clock.now()
+        self._assigned_once = False
         self._group: asyncio.TaskGroup | None = None
         self.exit_code = 0
         # Called once per poll iteration, e.g. to let an open breaker move to half-open
@@ -198,7 +200,9 @@ class Processor:
         if limit is not None and self.stats.dispatched >= limit:
             return True
         idle = self._stop_policy.until_idle_s
-        if idle is not None and self.tracker.pending() == 0 and not self._lanes:
+        if idle is None or not self._assigned_once:
+            return False  # the idle clock starts with the first assignment (joins are slow)
+        if self.tracker.pending() == 0 and not self._lanes:
             return now - self._last_activity >= idle
         return False
 
@@ -222,15 +226,16 @@ class Processor:
         tp = (record.topic, record.partition)
         ticket = self.tracker.track(tp, record.offset)
         self.stats.dispatched += 1
+        sequence = self.stats.dispatched  # dispatch order: older records' calls go first
         lane = self._lane_of(record, tp)
         if lane is None:
-            self._spawn(tp, self._run_one(record, ticket))
+            self._spawn(tp, self._run_one(record, ticket, sequence))
             return
         queue = self._lanes.get(lane)
         if queue is not None:
-            queue.append((record, ticket))
+            queue.append((record, ticket, sequence))
             return
-        self._lanes[lane] = deque([(record, ticket)])
+        self._lanes[lane] = deque([(record, ticket, sequence)])
         self._spawn(tp, self._run_lane(lane))
 
     def _lane_of(self, record: RawRecord, tp: TP) -> tuple[Any, ...] | None:
@@ -252,8 +257,7 @@ class Processor:
         queue = self._lanes[lane]
         try:
             while queue:
-                record, ticket = queue[0]
-                await self._run_one(record, ticket)
+                await self._run_one(*queue[0])
                 queue.popleft()
         finally:
             if self._lanes.get(lane) is queue and not queue:
@@ -261,7 +265,7 @@ class Processor:
 
     # -- one record ---------------------------------------------------------------------
 
-    async def _run_one(self, record: RawRecord, ticket: Ticket) -> None:
+    async def _run_one(self, record: RawRecord, ticket: Ticket, sequence: int) -> None:
         with tracing.process_span(
             record.topic,
             record.partition,
@@ -272,7 +276,7 @@ class Processor:
         ):
             while True:
                 try:
-                    output = await self._handler.handle(record)
+                    output = await self._handler.handle(record, sequence)
                     break
                 except FatalOutcome as fatal:
                     await self._on_fatal(fatal)
@@ -300,9 +304,14 @@ class Processor:
     async def _send(self, output: Output) -> None:
         headers = list(output.headers)
         with tracing.send_span(output.topic, key=output.key, headers=headers) as span:
-            future = await self._sink.send(
-                output.topic, output.value, key=output.key, headers=headers
-            )
+            # One record at a time into the producer: when aiokafka's batch for a partition
+            # is full, every waiting sender polls it with its own timer, so hundreds of
+            # concurrent senders cost dozens of wake-ups per record. Queued on this lock
+            # they wake one by one. The broker acknowledgement is awaited outside it.
+            async with self._enqueue:
+                future = await self._sink.send(
+                    output.topic, output.value, key=output.key, headers=headers
+                )
             delivered = await future
             tracing.record_delivery(span, partition=delivered.partition, offset=delivered.offset)
 
@@ -341,6 +350,9 @@ class Processor:
     # -- rebalance, commit, drain ---------------------------------------------------------
 
     async def _on_assigned(self, tps: list[TP]) -> None:
+        if not self._assigned_once:
+            self._assigned_once = True
+            self._last_activity = self._clock.now()
         for tp in tps:
             self.tracker.assign(tp)
         log.info("assigned %s", sorted(tps))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click

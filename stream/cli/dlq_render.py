@@ -37,6 +37,9 @@ def _out() -> Console:
 
 def render_report(report: DlqReport) -> None:
     console = _out()
+    if report.total == 0:
+        console.print(f"[bold]{report.topic}[/]: no records (empty, or no such topic)")
+        return
     console.print(
         f"[bold]{report.topic}[/]: {report.total} records, {report.matched} selected "
         f"({report.filters}), {report.invalid} without docstream headers"

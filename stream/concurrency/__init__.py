@@ -18,9 +18,11 @@ from stream.concurrency.gate import RetryAfterGate
 from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit, TokenLatencyLimit
 from stream.concurrency.limiter import Limiter, LimitListener, Permit, PermitOutcome
 from stream.concurrency.pacing import BUCKET_KINDS, HeadroomPacer, Reservation, TokenBucket
+from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
 
 __all__ = [
     "BUCKET_KINDS",
+    "LOWEST",
     "AIMDLimit",
     "BreakerState",
     "CircuitBreaker",
@@ -34,6 +36,8 @@ __all__ = [
     "MonotonicClock",
     "Permit",
     "PermitOutcome",
+    "Priority",
+    "PriorityTurn",
     "Reservation",
     "RetryAfterGate",
     "TokenBucket",

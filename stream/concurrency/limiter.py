@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from stream.concurrency.clock import Clock
 from stream.concurrency.limit import Limit
+from stream.concurrency.priority import LOWEST, Priority, PriorityQueueOfWaiters
 
 __all__ = ["LimitListener", "Limiter", "Permit", "PermitOutcome"]
 
@@ -90,7 +90,8 @@ class Permit:
 
 
 class Limiter:
-    """Hands out permits up to ``limit.limit`` at a time, blocking the rest (FIFO).
+    """Hands out permits up to ``limit.limit`` at a time, blocking the rest, who are
+    served by priority (lowest first; equal priorities in arrival order).
 
     ``on_change`` listeners get ``(old, new)`` after a sample changed the limit, for
     metrics and logs; they run after the pool has been updated, on the settling task.
@@ -102,7 +103,7 @@ class Limiter:
         self._limit = limit
         self._clock = clock
         self._inflight = 0
-        self._waiters: deque[asyncio.Future[Permit]] = deque()
+        self._waiters = PriorityQueueOfWaiters()
         self.on_change: list[LimitListener] = list(on_change)
 
     @property
@@ -115,7 +116,7 @@ class Limiter:
 
     @property
     def waiting(self) -> int:
-        return sum(1 for fut in self._waiters if not fut.done())
+        return len(self._waiters)
 
     def try_acquire(self) -> Permit | None:
         """A permit if one is free and nobody is queued ahead, else None (never waits)."""
@@ -123,22 +124,20 @@ class Limiter:
             return None
         return self._grant()
 
-    async def acquire(self) -> Permit:
-        """Waits for a free slot, behind every earlier waiter."""
+    async def acquire(self, priority: Priority = LOWEST) -> Permit:
+        """Waits for a free slot, behind every waiter with a better (lower) priority."""
         permit = self.try_acquire()
         if permit is not None:
             return permit
-        fut: asyncio.Future[Permit] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        fut = self._waiters.push(priority)
         try:
-            return await fut
+            await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
-                fut.result().ignored()  # granted as we were cancelled: give the slot back
-            else:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(fut)
+                self._inflight -= 1  # a slot was granted as we were cancelled: give it back
+                self._wake()
             raise
+        return Permit(self, self._clock.now(), self._inflight)
 
     @contextlib.asynccontextmanager
     async def acquire_permit(self) -> AsyncIterator[Permit]:
@@ -159,10 +158,9 @@ class Limiter:
         return Permit(self, self._clock.now(), self._inflight)
 
     def _wake(self) -> None:
-        while self._waiters and self._inflight < self.limit:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(self._grant())
+        # The slot is counted when the waiter is woken, so nobody can take it meanwhile.
+        while self._inflight < self.limit and self._waiters.wake_one():
+            self._inflight += 1
 
     def _release(
         self,

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from stream.concurrency.clock import Clock, sleep_or_event
+from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
 
 __all__ = ["BUCKET_KINDS", "HeadroomPacer", "Reservation", "TokenBucket"]
 
@@ -182,7 +183,7 @@ class HeadroomPacer:
         self._buckets: dict[str, TokenBucket] = {}
         self._outstanding: dict[int, Reservation] = {}
         self._seq = itertools.count(1)
-        self._turn = asyncio.Lock()
+        self._turn = PriorityTurn()
         self._changed = asyncio.Event()
 
     def bucket(self, kind: str) -> TokenBucket | None:
@@ -214,12 +215,15 @@ class HeadroomPacer:
                 reservation._synced = True
         self._notify()
 
-    async def reserve(self, input_tokens: int, output_tokens: int) -> Reservation:
-        """Waits until every known bucket allows the estimate, then takes it."""
+    async def reserve(
+        self, input_tokens: int, output_tokens: int, priority: Priority = LOWEST
+    ) -> Reservation:
+        """Waits until every known bucket allows the estimate, then takes it. Waiters take
+        turns by priority (lowest first), so an older document's next stage goes ahead."""
         if input_tokens < 0 or output_tokens < 0:
             raise ValueError("token estimates must be >= 0")
         amounts = {"requests": 1.0, "input-tokens": input_tokens, "output-tokens": output_tokens}
-        async with self._turn:
+        async with self._turn(priority):
             while True:
                 changed = self._changed
                 wait = max((self._wait_for(k, float(a)) for k, a in amounts.items()), default=0)

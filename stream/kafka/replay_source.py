@@ -34,12 +34,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs, consumer_kwargs
 from stream.kafka.reader import RawRecord
+from stream.kafka.tansu import leave_at_generation_zero
 
 __all__ = ["GroupSnapshotReader", "ReaderError", "Window"]
 
@@ -101,7 +101,7 @@ class GroupSnapshotReader:
         self._member = join_group
         self._on_revoked = on_revoked
         self._join_timeout_s = join_timeout_s or max(30.0, 3 * kafka.session_timeout_ms / 1000)
-        self._consumer = AIOKafkaConsumer(group_id=group_id, **consumer_kwargs(kafka))
+        self._consumer: Any = None  # created by start(), after the topic is known to exist
         self._ends: dict[int, int] = {}
         self._windows: dict[int, Window] = {}
         self._assigned_now: list[int] | None = None
@@ -134,18 +134,23 @@ class GroupSnapshotReader:
     async def start(self) -> None:
         """Snapshot the end of every partition, then join the group (or assign by hand)."""
         self._ends = await snapshot_ends(self._kafka, self._topic)
+        self._consumer = AIOKafkaConsumer(group_id=self._group_id, **consumer_kwargs(self._kafka))
         await self._consumer.start()
         self._started = True
-        if self._member:
-            if self._kafka.profile == "embedded":
-                _leave_at_generation_zero(self._consumer)
-            self._consumer.subscribe([self._topic], listener=_Listener(self))
-            await self._await_assignment()
-        else:
-            tps = [TopicPartition(self._topic, p) for p in sorted(self._ends)]
-            self._consumer.assign(tps)
-            self._assigned(sorted(self._ends))
-        await self._open_windows()
+        try:
+            if self._member:
+                if self._kafka.profile == "embedded":
+                    leave_at_generation_zero(self._consumer)
+                self._consumer.subscribe([self._topic], listener=_Listener(self))
+                await self._await_assignment()
+            else:
+                tps = [TopicPartition(self._topic, p) for p in sorted(self._ends)]
+                self._consumer.assign(tps)
+                self._assigned(sorted(self._ends))
+            await self._open_windows()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         if self._started:
@@ -311,31 +316,6 @@ async def snapshot_ends(kafka: KafkaSettings, topic: str) -> dict[int, int]:
             await asyncio.sleep(0)
     finally:
         await consumer.stop()
-
-
-def _leave_at_generation_zero(consumer: AIOKafkaConsumer) -> None:
-    """Make ``stop()`` leave the group on Tansu too.
-
-    Tansu numbers a group's first generation 0 (Kafka starts at 1), and aiokafka 0.14
-    sends LeaveGroup on stop only when its generation is > 0. The member would then
-    linger until its session expires, and the next run's join would wait for it (about
-    twice ``session_timeout_ms``). In that one case we send the LeaveGroup ourselves.
-    """
-    coordinator = getattr(consumer, "_coordinator", None)
-    original = getattr(coordinator, "_maybe_leave_group", None)
-    if coordinator is None or original is None:
-        return
-
-    async def leave() -> None:
-        member = coordinator.member_id
-        if coordinator.generation == 0 and member != JoinGroupRequest.UNKNOWN_MEMBER_ID:
-            try:
-                await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, member))
-            except KafkaError as exc:
-                log.debug("LeaveGroup at generation 0 failed: %s", exc)
-        await original()
-
-    coordinator._maybe_leave_group = leave
 
 
 def _raw(batches: dict[Any, list[Any]]) -> list[RawRecord]:

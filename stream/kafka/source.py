@@ -18,6 +18,7 @@ from stream.config import KafkaSettings
 from stream.kafka.client_config import consumer_kwargs
 from stream.kafka.offsets import TP
 from stream.kafka.reader import RawRecord
+from stream.kafka.tansu import leave_at_generation_zero
 
 __all__ = ["KafkaSource", "RebalanceHandler"]
 
@@ -53,6 +54,8 @@ class KafkaSource:
 
     async def start(self, handler: RebalanceHandler) -> None:
         await self._consumer.start()
+        if self._kafka.profile == "embedded":
+            leave_at_generation_zero(self._consumer)
         self._consumer.subscribe([self._topic], listener=_Listener(handler))
 
     async def stop(self) -> None:
