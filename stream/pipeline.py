@@ -256,6 +256,11 @@ async def _run_stage(
     value, problem = _validate_json(stage, record.final.text)
     if problem is None:
         return StageDone(stage.spec.name, record.final.text, value, record, record.attempts)
+    if record.outcome is Outcome.TRUNCATED:
+        # Cut off, not wrong: a repair would be cut off again. The fix is max_tokens.
+        failure = record.failure(stage.spec.name, Outcome.TRUNCATED)
+        message = f"JSON output cut off at max_tokens={stage.max_tokens}; raise max_tokens"
+        raise _StageFailed(replace(failure, error_class="max_tokens", message=message))
     # One repair attempt, telling the model what was wrong with its output.
     repair = replace(
         request,

@@ -115,3 +115,39 @@ def test_template_renders_id_metadata_and_stage_outputs() -> None:
         )
     )
     assert rendered == 'd1|email|[1, 2]|<stage name="summary">\nshort\n</stage>'
+
+
+async def test_truncated_json_output_goes_to_the_dlq_without_a_repair_call() -> None:
+    """A JSON answer cut off at max_tokens fails as truncated at once: no repair call."""
+    from stream.calls import Caller
+    from stream.claude.types import CallRequest, CallResult
+    from stream.concurrency import CircuitBreaker, MonotonicClock
+    from stream.config import load_settings
+    from stream.errors import Outcome
+    from stream.models import Document
+    from stream.pipeline import run_pipeline
+
+    calls: list[CallRequest] = []
+
+    class Truncating:
+        async def call(self, request: CallRequest) -> CallResult:
+            calls.append(request)
+            return CallResult(
+                Outcome.TRUNCATED, text='{"summary": "cut', finish_reason="max_tokens"
+            )
+
+        async def count_tokens(self, request: CallRequest) -> int:
+            return 1
+
+        async def aclose(self) -> None:
+            return None
+
+    settings = load_settings()
+    clock = MonotonicClock()
+    caller = Caller(Truncating(), settings.limits, clock, breaker=CircuitBreaker(clock))
+    pipeline = _load("triage")
+    run = await run_pipeline(pipeline, Document(id="d", text="t"), caller)
+    assert run.failure is not None
+    assert (run.failure.outcome, run.failure.error_class) == (Outcome.TRUNCATED, "max_tokens")
+    assert run.failure.stage == "anomalies"
+    assert sum(1 for c in calls if c.stage == "anomalies") == 1

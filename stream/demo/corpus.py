@@ -102,7 +102,7 @@ _MARKED = {
     19: ("[[sim:overloaded*1]]", "one 529, retried"),
     31: ("[[sim:refusal]]", "the model refuses: DLQ, outcome refused"),
     43: ("[[sim:prompt_too_long]]", "400 prompt too long: DLQ on the first attempt"),
-    55: ("[[sim:max_tokens]]", "truncated output, flagged in the result"),
+    55: ("[[sim:max_tokens]]", "truncated: text stages flag it, a JSON stage dead-letters it"),
     67: ("[[sim:badjson*1]]", "invalid JSON once: repaired on the second try"),
 }
 
