@@ -7,12 +7,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from stream.config import Settings
 from stream.kafka.admin import ensure_topics
+from stream.kafka.group import committed_offsets
 from stream.kafka.producer import KafkaSink
 from stream.kafka.reader import RawRecord, read_topic
-
-from stream.config import Settings
-from stream.kafka.group import committed_offsets
 from stream.models import HEADER_PREFIX
 
 Coord = tuple[int, int]  # (partition, offset) on the input topic
