@@ -40,9 +40,6 @@ class Output:
     value: bytes
     headers: list[tuple[str, bytes]]
     failure: Failure | None  # None for a result
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
     attempts: int = 0
 
 
@@ -122,9 +119,6 @@ class RecordHandler:
             value=value,
             headers=[],
             failure=None,
-            tokens_in=result.usage.input_tokens,
-            tokens_out=result.usage.output_tokens,
-            cost_usd=result.cost_usd,
             attempts=result.attempts,
         )
 

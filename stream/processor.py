@@ -77,10 +77,7 @@ class WorkerStats:
     started: float
     dispatched: int = 0
     results: int = 0
-    dead_lettered: Counter[str] = field(default_factory=Counter)
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
+    dead_lettered: Counter[str] = field(default_factory=Counter)  # by outcome/error class
     attempts: int = 0
     commits: int = 0
 
@@ -323,9 +320,6 @@ class Processor:
         else:
             stats.dead_lettered[f"{output.failure.outcome.value}/{output.failure.error_class}"] += 1
             self._metrics.record_document(output.failure.outcome, dead_lettered=True)
-        stats.tokens_in += output.tokens_in
-        stats.tokens_out += output.tokens_out
-        stats.cost_usd += output.cost_usd
         stats.attempts += output.attempts
 
     async def _on_fatal(self, fatal: FatalOutcome) -> None:

@@ -19,7 +19,7 @@ from stream.kafka.source import KafkaSource
 from stream.pipeline import BUILTIN_PIPELINES, Pipeline, load_pipeline
 from stream.processor import Processor, StopPolicy, WorkerStats
 from stream.progress import LiveProgress, ProgressSnapshot, ProgressTracker, build_snapshot
-from stream.telemetry.metrics import Metrics
+from stream.telemetry.metrics import Metrics, MetricTotals
 
 __all__ = ["WorkerReport", "build_caller", "load_pipelines", "run_worker"]
 
@@ -33,6 +33,7 @@ class WorkerReport:
     elapsed_s: float
     pipeline: str
     attempt_outcomes: Mapping[str, int]
+    totals: MetricTotals  # tokens and cost over every attempt, as billed
 
 
 def load_pipelines(settings: Settings, selected: str | None) -> tuple[dict[str, Pipeline], str]:
@@ -109,7 +110,9 @@ async def run_worker(
         if own_client:
             await claude.aclose()
     outcomes = {o.value: n for o, n in caller.outcomes.items()}
-    return WorkerReport(code, processor.stats, clock.now() - started, default, outcomes)
+    return WorkerReport(
+        code, processor.stats, clock.now() - started, default, outcomes, metrics.totals()
+    )
 
 
 def _watch_breaker(caller: Caller, processor: Processor, metrics: Metrics) -> None:

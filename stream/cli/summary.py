@@ -28,8 +28,9 @@ def print_summary(report: WorkerReport, console: Console | None = None) -> None:
         "429 rate limited / 529 overloaded",
         f"{outcomes.get('rate_limited', 0)} / {outcomes.get('overloaded', 0)}",
     )
-    table.add_row("tokens in / out", f"{stats.tokens_in:,} / {stats.tokens_out:,}")
-    table.add_row("estimated cost", f"${stats.cost_usd:.4f}")
+    totals = report.totals
+    table.add_row("tokens in / out", f"{totals.input_tokens:,} / {totals.output_tokens:,}")
+    table.add_row("estimated cost", f"${totals.cost_usd:.4f}")
     table.add_row("elapsed", f"{elapsed:.1f} s")
     table.add_row("throughput", f"{stats.processed / elapsed:.1f} documents/s")
     table.add_row("offset commits", f"{stats.commits}")
