@@ -11,16 +11,16 @@ the Fetch response's highwater is right on every broker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
 
-__all__ = ["KafkaReadError", "RawRecord", "read_topic"]
+__all__ = ["KafkaReadError", "RawRecord", "raw_records", "read_topic", "to_raw"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,26 @@ class RawRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+
+
+def to_raw(tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> RawRecord:
+    """An aiokafka record as our own value: bytes untouched, headers as a tuple."""
+    return RawRecord(
+        tp.topic,
+        tp.partition,
+        message.offset,
+        message.timestamp,
+        message.key,
+        message.value,
+        tuple(message.headers or ()),
+    )
+
+
+def raw_records(
+    batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+) -> list[RawRecord]:
+    """Flatten a ``getmany`` result, partition by partition, in offset order."""
+    return [to_raw(tp, m) for tp, messages in batches.items() for m in messages]
 
 
 class KafkaReadError(DocstreamError):
@@ -126,15 +146,7 @@ class _Snapshot:
                     if target is not None and m.offset >= target:
                         break
                     last_progress = loop.time()
-                    yield RawRecord(
-                        tp.topic,
-                        tp.partition,
-                        m.offset,
-                        m.timestamp,
-                        m.key,
-                        m.value,
-                        tuple(m.headers or ()),
-                    )
+                    yield to_raw(tp, m)
             if not self._follow:
                 await self._mark_done()
             if (

@@ -38,7 +38,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs, consumer_kwargs
-from stream.kafka.reader import RawRecord
+from stream.kafka.reader import RawRecord, raw_records
 from stream.kafka.tansu import leave_at_generation_zero
 
 __all__ = ["GroupSnapshotReader", "ReaderError", "Window"]
@@ -170,12 +170,12 @@ class GroupSnapshotReader:
                 batches = await self._consumer.getmany(
                     timeout_ms=int(timeout_s * 1000), max_records=max_records
                 )
-                self._buffer.extend(_raw(batches))
+                self._buffer.extend(raw_records(batches))
             return []
         batches = await self._consumer.getmany(
             *active, timeout_ms=int(timeout_s * 1000), max_records=max_records
         )
-        return [r for r in _raw(batches) if self._wanted(r)]
+        return [r for r in raw_records(batches) if self._wanted(r)]
 
     async def finished(self) -> bool:
         """True once every assigned partition reached its end or was stopped."""
@@ -262,7 +262,7 @@ class GroupSnapshotReader:
                     f"{self._kafka.bootstrap_servers} within {self._join_timeout_s:.0f} s"
                 )
             batches = await self._consumer.getmany(timeout_ms=100, max_records=1)
-            self._buffer.extend(_raw(batches))
+            self._buffer.extend(raw_records(batches))
 
     async def _open_windows(self) -> None:
         """Turn a new assignment into windows: start = the position the group resumes at."""
@@ -316,21 +316,3 @@ async def snapshot_ends(kafka: KafkaSettings, topic: str) -> dict[int, int]:
             await asyncio.sleep(0)
     finally:
         await consumer.stop()
-
-
-def _raw(batches: dict[Any, list[Any]]) -> list[RawRecord]:
-    out = []
-    for tp, records in batches.items():
-        for r in records:
-            out.append(
-                RawRecord(
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    offset=r.offset,
-                    timestamp=r.timestamp,
-                    key=r.key,
-                    value=r.value,
-                    headers=tuple(r.headers or ()),
-                )
-            )
-    return out

@@ -17,7 +17,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from stream.config import KafkaSettings
 from stream.kafka.client_config import consumer_kwargs
 from stream.kafka.offsets import TP
-from stream.kafka.reader import RawRecord
+from stream.kafka.reader import RawRecord, raw_records
 from stream.kafka.tansu import leave_at_generation_zero
 
 __all__ = ["KafkaSource", "RebalanceHandler"]
@@ -65,21 +65,7 @@ class KafkaSource:
         batches = await self._consumer.getmany(
             timeout_ms=int(timeout_s * 1000), max_records=max_records
         )
-        out: list[RawRecord] = []
-        for tp, records in batches.items():
-            for r in records:
-                out.append(
-                    RawRecord(
-                        topic=tp.topic,
-                        partition=tp.partition,
-                        offset=r.offset,
-                        timestamp=r.timestamp,
-                        key=r.key,
-                        value=r.value,
-                        headers=tuple(r.headers or ()),
-                    )
-                )
-        return out
+        return raw_records(batches)
 
     def assignment(self) -> set[TP]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
