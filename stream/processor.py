@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 EXIT_FATAL = 3
 _POLL_TIMEOUT_S = 0.2
+# Under backpressure every partition is paused and poll returns nothing until its
+# timeout; a short one notices the resume point (half the buffer) before the buffer
+# runs dry (measured: the worker sat idle 10-30% of the time with 0.2 s).
+_BACKPRESSURE_POLL_TIMEOUT_S = 0.01
 _MAX_FETCH = 500
 
 
@@ -174,9 +178,10 @@ class Processor:
                 tick()
             self._apply_pauses()
             room = self._proc.buffer_size - self.tracker.pending()
+            backpressure = "backpressure" in self._pause_reasons
             records = await self._source.poll(
                 max_records=max(1, min(_MAX_FETCH, room, self._remaining())),
-                timeout_s=_POLL_TIMEOUT_S,
+                timeout_s=_BACKPRESSURE_POLL_TIMEOUT_S if backpressure else _POLL_TIMEOUT_S,
             )
             for record in records[: self._remaining()]:
                 self._dispatch(record)
@@ -391,8 +396,12 @@ class Processor:
 
     async def _commit_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # arrives in the same loop turn as the event (the last record's commit_every),
+            # and run() would then wait forever for this loop to end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._commit_now.wait(), self._proc.commit_interval_s)
+                async with asyncio.timeout(self._proc.commit_interval_s):
+                    await self._commit_now.wait()
             self._commit_now.clear()
             await self._commit()
 
