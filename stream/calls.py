@@ -4,9 +4,10 @@ Per attempt, in this order: the circuit breaker (closed or a half-open probe), t
 model's retry-after gate, the headroom pacer (reserve an estimate against the
 server-advertised budgets), a permit from the model's adaptive limiter, the call. The
 classified outcome then settles the permit (congestion = drop), reconciles the pacer
-with the real usage, feeds the breaker, and decides: done, DLQ, pause, or back off and
-retry. Rate-limited attempts never use up the attempt budget or the deadline: a document
-is never dead-lettered for rate limiting alone (design.md section 5).
+with the real usage, feeds the breaker (a 529 only once an adaptive limit is at its
+floor: before that, cutting the limit is the answer), and decides: done, DLQ, pause, or
+back off and retry. Rate-limited attempts never use up the attempt budget or the
+deadline: a document is never dead-lettered for rate limiting alone (design.md section 5).
 """
 
 from __future__ import annotations
@@ -134,7 +135,9 @@ class Caller:
         if found is None:
             found = ModelControls(
                 limiter=Limiter(make_limit(self._limits), self._clock),
-                pacer=HeadroomPacer(self._clock),
+                pacer=HeadroomPacer(
+                    self._clock, blind_reservations=self._limits.initial_concurrency
+                ),
             )
             self.controls[model] = found
         return found
@@ -267,12 +270,24 @@ class Caller:
             )
         if outcome is Outcome.RATE_LIMITED:
             self.gate.block(model, result.retry_after_s or _DEFAULT_RETRY_AFTER_S)
-        if outcome in (Outcome.TRANSIENT, Outcome.OVERLOADED):
+        if outcome is Outcome.TRANSIENT or (
+            outcome is Outcome.OVERLOADED and not self._limiter_can_cut(controls)
+        ):
             self.breaker.record_failure()
         elif outcome.disposition is Disposition.DONE:
             self.breaker.record_success()
         else:  # neither health nor sickness of the service; frees a half-open probe
             self.breaker.record_ignored()
+
+    def _limiter_can_cut(self, controls: ModelControls) -> bool:
+        """A 529 is congestion while an adaptive limit can still cut; only at its floor
+        (or with a fixed limit) does it count against the breaker. Otherwise a burst of
+        instant 529s (20 in a row is one overshoot of a 64-call cap) opened the breaker
+        and paused the worker for ``breaker_open_s`` over what one limit cut answers."""
+        return (
+            self._limits.algorithm != "fixed"
+            and controls.limiter.limit > self._limits.min_concurrency
+        )
 
     async def _back_off(self, counted: int, result: CallResult) -> None:
         if result.outcome is Outcome.RATE_LIMITED:

@@ -10,7 +10,9 @@ real ``usage`` (refunding output down to what was produced) or *releases* the
 reservation if the call never reached the server.
 
 Until a bucket has been seen in a header it is unknown and does not pace: a fresh worker
-starts at full speed and lets the first response tell it the budget.
+starts at full speed and lets the first response tell it the budget. With
+``blind_reservations=N`` only N calls may be reserved before that first response; the
+others wait for it, so a full buffer does not go out unpaced.
 """
 
 from __future__ import annotations
@@ -172,9 +174,12 @@ class HeadroomPacer:
         request_margin: float = 1.0,
         token_margin: float = 0.01,
         refill_window_s: float = 60.0,
+        blind_reservations: int | None = None,
     ) -> None:
         if request_margin < 0 or not 0 <= token_margin < 1 or refill_window_s <= 0:
             raise ValueError("margins must be >= 0 (token_margin < 1), refill_window_s > 0")
+        if blind_reservations is not None and blind_reservations < 1:
+            raise ValueError("blind_reservations must be >= 1 (or None)")
         self._clock = clock
         self._wall = wall
         self._request_margin = request_margin
@@ -185,6 +190,8 @@ class HeadroomPacer:
         self._seq = itertools.count(1)
         self._turn = PriorityTurn()
         self._changed = asyncio.Event()
+        self._blind = blind_reservations
+        self._informed = False  # a call has reached the server and come back
 
     def bucket(self, kind: str) -> TokenBucket | None:
         """The bucket for ``kind`` (one of ``BUCKET_KINDS``), or None while unknown."""
@@ -199,6 +206,7 @@ class HeadroomPacer:
         self, headers: Mapping[str, str], reservation: Reservation | None = None
     ) -> None:
         """Sync every bucket the headers describe (names are matched case-insensitively)."""
+        self._informed = True
         lower = {name.lower(): value for name, value in headers.items()}
         newer = [
             r for r in self._outstanding.values() if reservation is None or r.seq > reservation.seq
@@ -226,6 +234,9 @@ class HeadroomPacer:
         async with self._turn(priority):
             while True:
                 changed = self._changed
+                if self._flying_blind():
+                    await changed.wait()  # the first answer, or a blind call settled
+                    continue
                 wait = max((self._wait_for(k, float(a)) for k, a in amounts.items()), default=0)
                 if wait <= 0:
                     break
@@ -245,6 +256,7 @@ class HeadroomPacer:
         estimate, which the next header corrects), so a refund here could count twice.
         """
         self._settle(reservation)
+        self._informed = True
         if reservation._synced:
             self._notify()
             return
@@ -267,6 +279,15 @@ class HeadroomPacer:
             raise RuntimeError(f"{reservation!r} already reconciled or released")
         reservation._settled = True
         self._outstanding.pop(reservation.seq, None)
+
+    def _flying_blind(self) -> bool:
+        """Before any answer, only ``blind_reservations`` calls may be outstanding: the
+        rest wait for the first response to tell the budget (or that there is none).
+        Without this cap a worker's whole buffer reserved unpaced at start and then went
+        out at the limiter's pace, whatever the headers said meanwhile."""
+        return (
+            self._blind is not None and not self._informed and len(self._outstanding) >= self._blind
+        )
 
     def _wait_for(self, kind: str, amount: float) -> float:
         bucket = self._buckets.get(kind)
