@@ -33,35 +33,26 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from stream.bench.overhead import make_documents, settings_payload
+from stream.bench.overhead import settings_payload
+from stream.bench.scenario_books import ScenarioAccounting, account_outputs, publish_backlog
 from stream.bench.scenario_worker import WorkerSummary
 from stream.config import Settings, load_settings
 from stream.errors import DocstreamError
-from stream.kafka.admin import ensure_topics
-from stream.kafka.group import committed_offsets
-from stream.kafka.producer import KafkaSink, OutRecord
-from stream.kafka.reader import read_topic
-from stream.models import HEADER_PREFIX
 from stream.simulator import SimulatorConfig, SimulatorProcess
 
 __all__ = [
     "RunResult",
     "Scenario",
-    "ScenarioAccounting",
     "Variant",
-    "account_outputs",
     "backlog_for",
     "load_run",
-    "publish_backlog",
     "run_variant",
     "variant_settings",
 ]
-
-Coord = tuple[int, int]  # (partition, offset) on the input topic
 
 _SIM_KEY = "sim-bench-key"  # the simulator only checks that a key is present
 _WORKER_GRACE_S = 600.0  # beyond duration + drain, a worker that has not exited is killed
@@ -129,20 +120,6 @@ class Variant:
     @property
     def adaptive(self) -> bool:
         return self.algorithm != "fixed"
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioAccounting:
-    """Outputs joined back to the published offsets (both topics read back)."""
-
-    inputs: int
-    results: int
-    dead_letters: int
-    lost: int  # offsets below the group's committed position with no output: gone for good
-    unprocessed: int  # offsets at/after the committed position with no output: redelivered
-    duplicated: int  # offsets with more than one output (at-least-once redelivery)
-    unexpected: int  # outputs naming an offset that was never published
-    by_worker: dict[str, int] = field(default_factory=dict)  # outputs per worker_id
 
 
 @dataclass(slots=True)
@@ -259,20 +236,6 @@ async def run_variant(
     )
 
 
-async def publish_backlog(settings: Settings, count: int) -> set[Coord]:
-    """Create the topics and publish ``count`` documents; returns their offsets."""
-    await ensure_topics(settings.kafka)
-    records = (OutRecord(r.value, r.key, []) for r in make_documents(count))
-    async with KafkaSink(settings.kafka) as sink:
-        futures = await sink.send_many(settings.kafka.topics.input, records)
-        batches = await asyncio.gather(*futures)
-    return {
-        (b.partition, offset)
-        for b in batches
-        for offset in range(b.base_offset, b.base_offset + b.count)
-    }
-
-
 def load_run(out_dir: Path) -> RunResult:
     """A finished run back from its directory (``run.json`` and the samples files)."""
     raw = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
@@ -368,39 +331,3 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
         with contextlib.suppress(ValueError):
             rows.append(json.loads(line))  # a half-written last line is skipped
     return rows
-
-
-async def account_outputs(settings: Settings, coords: set[Coord]) -> ScenarioAccounting:
-    """Read both output topics back and join them to the published offsets."""
-    kafka = settings.kafka
-    seen: dict[Coord, int] = {}
-    by_worker: dict[str, int] = {}
-    results = dead = 0
-    async for record in read_topic(kafka, kafka.topics.results):
-        value = json.loads(record.value or b"{}")
-        coord = (int(value["source"]["partition"]), int(value["source"]["offset"]))
-        seen[coord] = seen.get(coord, 0) + 1
-        by_worker[value["worker_id"]] = by_worker.get(value["worker_id"], 0) + 1
-        results += 1
-    async for record in read_topic(kafka, kafka.topics.dlq):
-        headers = {k: v.decode("utf-8", errors="replace") for k, v in record.headers}
-        coord = (
-            int(headers.get(HEADER_PREFIX + "original.partition", "-1")),
-            int(headers.get(HEADER_PREFIX + "original.offset", "-1")),
-        )
-        seen[coord] = seen.get(coord, 0) + 1
-        worker = headers.get(HEADER_PREFIX + "worker.id", "?")
-        by_worker[worker] = by_worker.get(worker, 0) + 1
-        dead += 1
-    committed = await committed_offsets(kafka, kafka.group_id, kafka.topics.input)
-    missing = [c for c in coords if c not in seen]
-    return ScenarioAccounting(
-        inputs=len(coords),
-        results=results,
-        dead_letters=dead,
-        lost=sum(1 for p, o in missing if o < committed.get(p, 0)),
-        unprocessed=sum(1 for p, o in missing if o >= committed.get(p, 0)),
-        duplicated=sum(1 for c, n in seen.items() if n > 1 and c in coords),
-        unexpected=sum(n for c, n in seen.items() if c not in coords),
-        by_worker=by_worker,
-    )

@@ -36,8 +36,9 @@ from typing import Any, TypeVar
 import click
 
 from stream.bench.scenario_chart import draw_scenario
-from stream.bench.scenario_report import RunFigures, figures, format_table
+from stream.bench.scenario_report import RunFigures, figures
 from stream.bench.scenario_runner import RunResult, Scenario, Variant, run_variant
+from stream.bench.scenario_text import format_table
 from stream.cli.common import CliState, build_settings, fail, pass_state
 from stream.config import Settings
 from stream.embedded import EmbeddedBroker

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream.bench.scenario_report import bucket_carry, figures, verdicts
-from stream.bench.scenario_runner import RunResult, Scenario, ScenarioAccounting, Variant
+from stream.bench.scenario_books import ScenarioAccounting
+from stream.bench.scenario_report import bucket_carry, figures
+from stream.bench.scenario_runner import RunResult, Scenario, Variant
+from stream.bench.scenario_text import verdicts
 from stream.bench.scenario_worker import WorkerSummary
 
 T0 = 1_000.0  # epoch seconds of the first dispatched record
