@@ -71,9 +71,8 @@ class ScriptedClaude:
 
     def _scripted(self, request: CallRequest) -> Outcome | None:
         for outcome in _FAILURES:
-            for marker in (f"<<{outcome.value}>>",):
-                if marker in request.user:
-                    return outcome
+            if f"<<{outcome.value}>>" in request.user:
+                return outcome
             prefix = f"<<{outcome.value}*"
             start = request.user.find(prefix)
             if start >= 0:

@@ -63,6 +63,7 @@ def run(
 ) -> None:
     """Process documents from the input topic until stopped (SIGTERM/SIGINT drain and commit)."""
     from stream.cli.summary import print_summary
+    from stream.pipeline import BUILTIN_PIPELINES
     from stream.processor import StopPolicy
     from stream.telemetry.setup import configure_telemetry
     from stream.worker import run_worker
@@ -80,16 +81,9 @@ def run(
             "telemetry.exporter": telemetry,
         },
     )
-    if (
-        pipeline is not None
-        and not Path(pipeline).exists()
-        and pipeline
-        not in (
-            "summarize",
-            "triage",
-        )
-    ):
-        fail(f"--pipeline {pipeline}: no such file and not a built-in (summarize, triage)")
+    if pipeline is not None and pipeline not in BUILTIN_PIPELINES and not Path(pipeline).exists():
+        builtins = ", ".join(BUILTIN_PIPELINES)
+        fail(f"--pipeline {pipeline}: no such file and not a built-in ({builtins})")
     handle = configure_telemetry(settings.telemetry)
     try:
         report = asyncio.run(
