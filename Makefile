@@ -1,16 +1,26 @@
 # Two commands do all the set-up: `make demo` and `make test`.
+# Every install comes from requirements.lock (exact versions and hashes, transitive ones
+# included); pyproject.toml keeps the honest ranges for people who install the library.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
+LATEST := .venv-latest
+LOCK_FLAGS := --all-extras --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test lint schemas bench clean
+.PHONY: demo test lint fuzz lock lock-upgrade test-latest schemas bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# The lock holds hatchling too, so the editable install needs no build isolation and
+# fetches nothing unpinned.
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,8 +33,30 @@ lint: $(STAMP)
 	$(BIN)/ruff check stream tests
 	$(BIN)/mypy --strict stream
 
+# Property tests with many random examples (CI runs them derandomized, see conftest.py).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m hypothesis
+
+# `make lock` after changing a dependency in pyproject.toml (same commit): keeps every
+# other pin. `make lock-upgrade` takes the newest allowed versions; run `make test-latest`
+# first to see what they do.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK)
+
+lock-upgrade: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(LOCK)
+
+# The newest versions pyproject.toml allows, in a separate venv: a breaking upstream
+# release shows here before it reaches the lock. Not part of .ci/run.
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -e '.[dev,bench,faust]'
+	$(LATEST)/bin/python -m pip list --format=freeze > $(LATEST)/versions.txt
+	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider
+
 schemas: $(STAMP)
 	$(BIN)/docstream schemas export
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache .mypy_cache .ruff_cache

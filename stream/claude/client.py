@@ -31,7 +31,6 @@ from typing import Any
 
 import anthropic
 import httpx2
-from anthropic.resources.messages.messages import DEPRECATED_MODELS
 from anthropic.types import Message, RawMessageStreamEvent
 
 from stream.claude.classify import (
@@ -44,6 +43,7 @@ from stream.claude.classify import (
     lower_headers,
     output_too_large,
 )
+from stream.claude.lifecycle import SDK_DEPRECATION_MESSAGE, end_of_life
 from stream.claude.types import CallFailed, CallRequest, CallResult
 from stream.errors import Outcome
 from stream.models.result import Usage
@@ -51,7 +51,6 @@ from stream.models.result import Usage
 __all__ = ["AnthropicClaudeClient"]
 
 _log = logging.getLogger("stream.claude")
-_DEPRECATION = r"The model '.*' is deprecated and will reach end-of-life"
 
 
 @dataclass(slots=True)
@@ -291,15 +290,16 @@ class AnthropicClaudeClient:
 
         The SDK warns with ``DeprecationWarning`` on every call: invisible in production
         (ignored by default) and an exception under ``-W error``. The operator needs it
-        once, in the log; the SDK's warning is filtered for that message only.
+        once, in the log, from our own table (``stream.claude.lifecycle``); the SDK's
+        warning is filtered for that message only.
         """
-        end_of_life = DEPRECATED_MODELS.get(model)
-        if end_of_life is None:
-            return
-        warnings.filterwarnings("ignore", message=_DEPRECATION, category=DeprecationWarning)
-        if model not in self._warned_models:
+        warnings.filterwarnings(
+            "ignore", message=SDK_DEPRECATION_MESSAGE, category=DeprecationWarning
+        )
+        date = end_of_life(model)
+        if date is not None and model not in self._warned_models:
             self._warned_models.add(model)
-            _log.warning("model %s is deprecated and reaches end-of-life on %s", model, end_of_life)
+            _log.warning("model %s is deprecated and reaches end-of-life on %s", model, date)
 
 
 def _note_response(answer: _Answer, response: httpx2.Response) -> None:

@@ -197,6 +197,10 @@ class _Signal:
             return None
         current = self.num / self.den
         self.num = self.den = 0.0
+        if not (math.isfinite(current) and current > 0.0):
+            # A denormal latency sum over a large token count underflows to 0.0 (and a
+            # huge one overflows): such a window says nothing about congestion.
+            return None
         base = current if self.baseline is None else self.baseline
         gradient = min(1.0, max(0.5, tolerance * base / current))
         self.windows += 1
@@ -358,7 +362,12 @@ def _normalise(
 ) -> tuple[str, float, float]:
     """(signal kind, numerator, denominator) of one sample's latency."""
     if ttft is not None:
-        return "ttft", max(ttft, 0.0), 1.0
+        return "ttft", _finite(ttft), 1.0
     if output_tokens is not None:
-        return "per_token", max(rtt, 0.0), float(max(output_tokens, 1))
-    return "rtt", max(rtt, 0.0), 1.0
+        return "per_token", _finite(rtt), float(max(output_tokens, 1))
+    return "rtt", _finite(rtt), 1.0
+
+
+def _finite(seconds: float) -> float:
+    """A latency as a sum-safe number: NaN, infinities and negatives count as nothing."""
+    return seconds if math.isfinite(seconds) and seconds > 0.0 else 0.0

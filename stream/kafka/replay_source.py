@@ -37,9 +37,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
-from stream.kafka.client_config import common_kwargs, consumer_kwargs
+from stream.kafka.client_config import common_kwargs
 from stream.kafka.reader import RawRecord, raw_records
-from stream.kafka.tansu import leave_at_generation_zero
+from stream.kafka.tansu import GroupMember
 
 __all__ = ["GroupSnapshotReader", "ReaderError", "Window"]
 
@@ -101,7 +101,8 @@ class GroupSnapshotReader:
         self._member = join_group
         self._on_revoked = on_revoked
         self._join_timeout_s = join_timeout_s or max(30.0, 3 * kafka.session_timeout_ms / 1000)
-        self._consumer: Any = None  # created by start(), after the topic is known to exist
+        self._group: GroupMember | None = None  # created by start(), once the topic exists
+        self._consumer: Any = None
         self._ends: dict[int, int] = {}
         self._windows: dict[int, Window] = {}
         self._assigned_now: list[int] | None = None
@@ -134,13 +135,12 @@ class GroupSnapshotReader:
     async def start(self) -> None:
         """Snapshot the end of every partition, then join the group (or assign by hand)."""
         self._ends = await snapshot_ends(self._kafka, self._topic)
-        self._consumer = AIOKafkaConsumer(group_id=self._group_id, **consumer_kwargs(self._kafka))
+        self._group = GroupMember(self._kafka, self._group_id)
+        self._consumer = self._group.consumer
         await self._consumer.start()
         self._started = True
         try:
             if self._member:
-                if self._kafka.profile == "embedded":
-                    leave_at_generation_zero(self._consumer)
                 self._consumer.subscribe([self._topic], listener=_Listener(self))
                 await self._await_assignment()
             else:
@@ -153,9 +153,9 @@ class GroupSnapshotReader:
             raise
 
     async def stop(self) -> None:
-        if self._started:
+        if self._started and self._group is not None:
             self._started = False
-            await self._consumer.stop()
+            await self._group.stop()
 
     async def poll(self, *, max_records: int, timeout_s: float) -> list[RawRecord]:
         """The next records below the snapshot end, from partitions not yet finished."""

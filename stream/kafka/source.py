@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from stream.config import KafkaSettings
-from stream.kafka.client_config import consumer_kwargs
 from stream.kafka.offsets import TP
 from stream.kafka.reader import RawRecord, raw_records
-from stream.kafka.tansu import leave_at_generation_zero
+from stream.kafka.tansu import GroupMember
 
 __all__ = ["KafkaSource", "RebalanceHandler"]
 
@@ -50,16 +49,15 @@ class KafkaSource:
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         self._kafka = kafka
         self._topic = topic
-        self._consumer = AIOKafkaConsumer(group_id=kafka.group_id, **consumer_kwargs(kafka))
+        self._member = GroupMember(kafka, kafka.group_id)
+        self._consumer = self._member.consumer
 
     async def start(self, handler: RebalanceHandler) -> None:
         await self._consumer.start()
-        if self._kafka.profile == "embedded":
-            leave_at_generation_zero(self._consumer)
         self._consumer.subscribe([self._topic], listener=_Listener(handler))
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        await self._member.stop()
 
     async def poll(self, *, max_records: int, timeout_s: float) -> Sequence[RawRecord]:
         batches = await self._consumer.getmany(

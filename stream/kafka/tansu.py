@@ -1,38 +1,88 @@
-"""Workarounds that only the embedded profile (Tansu) needs; see design.md section 3."""
+"""Leave a Tansu consumer group by hand after ``stop()``, with aiokafka's public client.
+
+Tansu numbers a group's first generation 0 (Kafka starts at 1), and aiokafka 0.14 sends
+LeaveGroup on stop only when its generation is > 0. The member would then linger until
+its session expires, and the next run's join would wait for it (about twice
+``session_timeout_ms``). After ``stop()`` we therefore look the group up with
+DescribeGroups and send LeaveGroup for any member that still carries our client id
+(Tansu reports an empty client id, so the member id's ``<client id>-`` prefix counts).
+
+Only the public ``AIOKafkaClient`` and its request classes are used (no consumer
+internals), so an aiokafka upgrade cannot silently break it; on a real cluster the
+member has already left and this finds nothing to do. The embedded profile gives every
+consumer a client id of its own (``member_client_id``) so one worker never removes
+another's member.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
+from aiokafka.protocol.admin import DescribeGroupsRequest
+from aiokafka.protocol.group import LeaveGroupRequest
 
-__all__ = ["leave_at_generation_zero"]
+from stream.config import KafkaSettings
+from stream.kafka.client_config import common_kwargs, consumer_kwargs
+
+__all__ = ["GroupMember", "leave_lingering_members", "member_client_id"]
 
 log = logging.getLogger(__name__)
+_GROUP_COORDINATOR = 0
 
 
-def leave_at_generation_zero(consumer: AIOKafkaConsumer) -> None:
-    """Make ``stop()`` leave the group on Tansu too.
+def member_client_id(client_id: str) -> str:
+    """A client id no other member of the group carries."""
+    return f"{client_id}-{uuid.uuid4().hex[:8]}"
 
-    Tansu numbers a group's first generation 0 (Kafka starts at 1), and aiokafka 0.14
-    sends LeaveGroup on stop only when its generation is > 0. The member would then
-    linger until its session expires, and the next run's join would wait for it (about
-    twice ``session_timeout_ms``). In that one case we send the LeaveGroup ourselves.
+
+async def leave_lingering_members(common: dict[str, Any], group_id: str) -> int:
+    """LeaveGroup for members of ``group_id`` with our client id; returns how many left.
+
+    ``common`` is ``client_config.common_kwargs`` of the stopped consumer (the same
+    bootstrap, security and client id). Failures are logged at DEBUG: the fallback is the
+    member's session expiring, exactly as without this step.
     """
-    coordinator = getattr(consumer, "_coordinator", None)
-    original = getattr(coordinator, "_maybe_leave_group", None)
-    if coordinator is None or original is None:
-        return
+    client = AIOKafkaClient(**common)
+    try:
+        await client.bootstrap()
+        node = await client.coordinator_lookup(_GROUP_COORDINATOR, group_id)
+        described = await client.send(node, DescribeGroupsRequest([group_id]))
+        ours = common["client_id"]
+        members = [
+            member[0]
+            for group in described.groups
+            if group[1] == group_id
+            for member in group[5]
+            # Tansu leaves client_id empty; brokers name members "<client id>-<uuid>".
+            if member[1] == ours or member[0].startswith(ours + "-")
+        ]
+        for member_id in members:
+            await client.send(node, LeaveGroupRequest(group_id, member_id))
+        return len(members)
+    except (KafkaError, OSError) as exc:
+        log.debug("LeaveGroup after stop failed: %s", exc)
+        return 0
+    finally:
+        await client.close()
 
-    async def leave() -> None:
-        member = coordinator.member_id
-        if coordinator.generation == 0 and member != JoinGroupRequest.UNKNOWN_MEMBER_ID:
-            try:
-                await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, member))
-            except KafkaError as exc:
-                log.debug("LeaveGroup at generation 0 failed: %s", exc)
-        await original()
 
-    coordinator._maybe_leave_group = leave
+class GroupMember:
+    """A group consumer whose ``stop()`` really leaves the group, on Tansu too."""
+
+    def __init__(self, kafka: KafkaSettings, group_id: str) -> None:
+        self._embedded = kafka.profile == "embedded"
+        self._group_id = group_id
+        self._common = common_kwargs(kafka)
+        kwargs = consumer_kwargs(kafka)
+        if self._embedded:
+            self._common["client_id"] = kwargs["client_id"] = member_client_id(kafka.client_id)
+        self.consumer = AIOKafkaConsumer(group_id=group_id, **kwargs)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        if self._embedded:
+            await leave_lingering_members(self._common, self._group_id)

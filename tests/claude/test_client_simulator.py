@@ -141,10 +141,14 @@ async def test_call_with_temperature_is_accepted(claude: AnthropicClaudeClient) 
 async def test_call_deprecated_model_succeeds_under_warnings_as_errors(
     claude: AnthropicClaudeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The SDK's per-call DeprecationWarning becomes one log line, not an exception."""
+    """The SDK's per-call DeprecationWarning becomes one log line, not an exception.
+
+    claude-opus-4-5 is deprecated in our table and in the locked SDK's, so this also
+    proves the SDK's own warning cannot fail a call under ``-W error``.
+    """
     with caplog.at_level(logging.WARNING, logger="stream.claude"):
         for _ in range(2):
-            result = await claude.call(_request(model="claude-sonnet-4-5"))
+            result = await claude.call(_request(model="claude-opus-4-5"))
             assert result.outcome is Outcome.SUCCESS
     assert sum("deprecated" in r.getMessage() for r in caplog.records) == 1
 
@@ -347,3 +351,17 @@ async def test_count_tokens_failure_raises_call_failed_with_the_outcome(
     with pytest.raises(CallFailed) as caught:
         await claude.count_tokens(_request(model="gpt-4o"))
     _assert_failure(caught.value.result, Outcome.CONFIG, "not_found_error", 404)
+
+
+async def test_dated_snapshot_of_deprecated_model_is_logged_once_by_our_table(
+    claude: AnthropicClaudeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lifecycle table is ours: a snapshot name matches its alias; a current model is quiet."""
+    with caplog.at_level(logging.WARNING, logger="stream.claude"):
+        await claude.call(_request(model="claude-3-7-sonnet-20250219"))
+        await claude.call(_request(model="claude-3-7-sonnet-20250219"))
+        await claude.call(_request(model="claude-sonnet-4-6"))
+    lines = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert lines == [
+        "model claude-3-7-sonnet-20250219 is deprecated and reaches end-of-life on 2026-02-19"
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from stream.concurrency import AIMDLimit, FixedLimit, Limit, TokenLatencyLimit
@@ -241,6 +241,8 @@ def make_limits(low: int, initial: int, high: int) -> list[Limit]:
 
 
 @given(bounds=bounds, samples=st.lists(sample, max_size=200))
+# Found by hypothesis: a denormal latency over many tokens underflowed to a zero window.
+@example(bounds=(1, 1, 1), samples=[(5e-324, 0, False, 2, None, 0.0)])
 def test_limits_stay_within_bounds_and_drops_never_raise_them(
     bounds: tuple[int, int, int],
     samples: list[tuple[float, int, bool, int | None, float | None, float]],
@@ -310,3 +312,37 @@ def test_token_latency_rtt_proportional_to_output_never_shrinks(
         now += 0.25
         before = limit.limit
         assert ok(limit, now, inflight=inflight, rtt=k * tokens, output_tokens=tokens) >= before
+
+
+@pytest.mark.parametrize(
+    "rtt", [0.0, 5e-324, 1e-310, math.inf, math.nan, -1.0], ids=repr
+)
+@pytest.mark.parametrize("tokens", [None, 0, 1, 8000])
+@pytest.mark.parametrize("ttft", [None, 0.0, 5e-324, math.inf, math.nan])
+def test_token_latency_survives_degenerate_latencies(
+    rtt: float, tokens: int | None, ttft: float | None
+) -> None:
+    """Zero, denormal, infinite and NaN latencies never raise and never leave the bounds.
+
+    Regression: a denormal sum over 2 tokens made the window latency 0.0 and the
+    gradient divided by it (ZeroDivisionError in ``_Signal.close``).
+    """
+    for limit in (
+        TokenLatencyLimit(10, 1, 50, window_s=0.0, window_min_samples=1),
+        AIMDLimit(10, 1, 50),
+    ):
+        for i in range(30):
+            ok(limit, float(i), inflight=10, rtt=1.0, output_tokens=10)
+            value = limit.on_sample(
+                now=float(i) + 0.5,
+                rtt=rtt,
+                inflight=10,
+                dropped=False,
+                output_tokens=tokens,
+                ttft=ttft,
+            )
+            assert 1 <= value <= 50
+        if isinstance(limit, TokenLatencyLimit):
+            for signal in ("ttft", "per_token", "rtt"):
+                base = limit.baseline(signal)
+                assert base is None or (math.isfinite(base) and base > 0)

@@ -1,0 +1,50 @@
+"""A group consumer's stop() leaves the group, on the embedded broker too (public API)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaClient
+from aiokafka.protocol.admin import DescribeGroupsRequest
+
+from stream.kafka.admin import ensure_topics
+from stream.kafka.client_config import common_kwargs
+from stream.kafka.tansu import GroupMember
+from tests.fixtures.broker import SettingsFactory
+
+pytestmark = pytest.mark.kafka
+
+
+async def _members(common: dict[str, object], group: str) -> list[str]:
+    client = AIOKafkaClient(**common)
+    try:
+        await client.bootstrap()
+        node = await client.coordinator_lookup(0, group)
+        answer = await client.send(node, DescribeGroupsRequest([group]))
+        return [m[0] for g in answer.groups if g[1] == group for m in g[5]]
+    finally:
+        await client.close()
+
+
+async def test_stopped_member_is_gone_from_the_group_at_once(
+    settings_factory: SettingsFactory,
+) -> None:
+    """After stop() nobody lingers: the next run's join does not wait for a session expiry.
+
+    Tansu numbers the first generation 0 and aiokafka skips LeaveGroup there; without the
+    explicit leave the member stays listed until its session times out.
+    """
+    topic, group = f"member-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka = settings_factory({"kafka.topics.input": topic}).kafka
+    await ensure_topics(kafka)
+    member = GroupMember(kafka, group)
+    await member.consumer.start()
+    member.consumer.subscribe([topic])
+    async with asyncio.timeout(30):
+        while not member.consumer.assignment():
+            await member.consumer.getmany(timeout_ms=100)
+    assert len(await _members(common_kwargs(kafka), group)) == 1
+    await member.stop()
+    assert await _members(common_kwargs(kafka), group) == []
