@@ -41,7 +41,14 @@ from stream.concurrency import (
     backoff_delay,
 )
 from stream.config import LimitsSettings, ModelPrice
-from stream.errors import Disposition, Failure, FatalOutcome, Outcome
+from stream.errors import (
+    BreakerSignal,
+    Disposition,
+    Failure,
+    FatalOutcome,
+    Outcome,
+    PermitSignal,
+)
 from stream.telemetry import tracing
 from stream.telemetry.metrics import Metrics
 
@@ -252,9 +259,10 @@ class Caller:
         result: CallResult,
     ) -> None:
         outcome = result.outcome
-        if outcome.is_congestion or result.error_class == "timeout":
+        signal = outcome.permit
+        if signal is PermitSignal.DROPPED or result.error_class == "timeout":
             permit.dropped()
-        elif outcome in (Outcome.SUCCESS, Outcome.TRUNCATED, Outcome.REFUSED):
+        elif signal is PermitSignal.SUCCESS:
             permit.success(output_tokens=result.usage.output_tokens, ttft=result.ttft_s)
         else:
             permit.ignored()
@@ -270,11 +278,16 @@ class Caller:
             )
         if outcome is Outcome.RATE_LIMITED:
             self.gate.block(model, result.retry_after_s or _DEFAULT_RETRY_AFTER_S)
-        if outcome is Outcome.TRANSIENT or (
-            outcome is Outcome.OVERLOADED and not self._limiter_can_cut(controls)
-        ):
+        self._tell_breaker(outcome.breaker, controls)
+
+    def _tell_breaker(self, signal: BreakerSignal, controls: ModelControls) -> None:
+        if signal is BreakerSignal.FAILURE_AT_FLOOR:
+            signal = (
+                BreakerSignal.IGNORED if self._limiter_can_cut(controls) else BreakerSignal.FAILURE
+            )
+        if signal is BreakerSignal.FAILURE:
             self.breaker.record_failure()
-        elif outcome.disposition is Disposition.DONE:
+        elif signal is BreakerSignal.SUCCESS:
             self.breaker.record_success()
         else:  # neither health nor sickness of the service; frees a half-open probe
             self.breaker.record_ignored()

@@ -5,11 +5,22 @@ The classification happens once, at a boundary (``stream.claude.classify`` for c
 ``stream.models.decode`` for input bytes); everything downstream branches on the
 Outcome and its Disposition, never on an SDK exception or an HTTP status.
 
+What an outcome means is one table, ``_SEMANTICS``: its disposition (what happens to
+the document), its permit signal (what the adaptive limiter learns) and its breaker
+signal (what the circuit breaker learns). Adding an outcome touches this module and the
+classifier that produces it, nothing else.
+
     DocstreamError
     ├── ConfigError          (stream.config) a bad setting; the command stops, exit 2
     ├── PipelineError        a pipeline file that cannot be used
     ├── BrokerError          the embedded broker could not start or stop
-    └── FatalOutcome         auth / spend cap / unknown model: the worker pauses, then exits
+    ├── FatalOutcome         auth / spend cap / unknown model: the worker pauses, then exits
+    ├── CallFailed           (stream.claude.types) a call with no value to return failed
+    ├── KafkaAdminError      (stream.kafka.admin) cluster unreachable or topic refused
+    ├── KafkaReadError       (stream.kafka.reader) a snapshot read stopped making progress
+    ├── ReaderError          (stream.kafka.replay_source) topic, end or group unreadable
+    ├── PublishAborted       (stream.publish) --strict met an invalid document
+    └── ReplayError          (stream.dlq.replay) a DLQ replay could not run or send
 """
 
 from __future__ import annotations
@@ -19,13 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "BreakerSignal",
     "BrokerError",
     "Disposition",
     "DocstreamError",
     "Failure",
     "FatalOutcome",
     "Outcome",
+    "PermitSignal",
     "PipelineError",
+    "Semantics",
 ]
 
 
@@ -36,6 +50,32 @@ class Disposition(enum.Enum):
     RETRY = "retry"  # back off and try again, within attempts and the deadline
     DEAD_LETTER = "dead_letter"  # write the original bytes to the DLQ now
     PAUSE = "pause"  # stop the whole worker: nothing is DLQ'd, nothing more committed
+
+
+class PermitSignal(enum.Enum):
+    """What an attempt teaches the adaptive limiter (its permit ends in exactly one)."""
+
+    SUCCESS = "success"  # a sample: latency and tokens feed the limit
+    DROPPED = "dropped"  # congestion: a multiplicative cut
+    IGNORED = "ignored"  # says nothing about the server's capacity
+
+
+class BreakerSignal(enum.Enum):
+    """What an attempt teaches the circuit breaker about the service's health."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    # Congestion that a limit cut answers; a failure only once the limit cannot cut
+    # (a fixed limit, or an adaptive one at its floor).
+    FAILURE_AT_FLOOR = "failure_at_floor"
+    IGNORED = "ignored"  # neither health nor sickness; frees a half-open probe
+
+
+@dataclass(frozen=True, slots=True)
+class Semantics:
+    disposition: Disposition
+    permit: PermitSignal
+    breaker: BreakerSignal
 
 
 class Outcome(enum.Enum):
@@ -55,31 +95,45 @@ class Outcome(enum.Enum):
     INTERNAL_ERROR = "internal_error"
 
     @property
-    def disposition(self) -> Disposition:
-        return _DISPOSITIONS[self]
+    def semantics(self) -> Semantics:
+        return _SEMANTICS[self]
 
     @property
-    def is_congestion(self) -> bool:
-        """A signal the limiter treats as a drop (multiplicative decrease)."""
-        return self in (Outcome.RATE_LIMITED, Outcome.OVERLOADED)
+    def disposition(self) -> Disposition:
+        return _SEMANTICS[self].disposition
+
+    @property
+    def permit(self) -> PermitSignal:
+        return _SEMANTICS[self].permit
+
+    @property
+    def breaker(self) -> BreakerSignal:
+        return _SEMANTICS[self].breaker
 
 
-_DISPOSITIONS = {
-    Outcome.SUCCESS: Disposition.DONE,
-    Outcome.TRUNCATED: Disposition.DONE,  # flagged in the result; policy may DLQ instead
-    Outcome.RATE_LIMITED: Disposition.RETRY,
-    Outcome.OVERLOADED: Disposition.RETRY,
-    Outcome.TRANSIENT: Disposition.RETRY,
-    Outcome.INVALID_OUTPUT: Disposition.RETRY,  # once, with the validation error
-    Outcome.BAD_REQUEST: Disposition.DEAD_LETTER,
-    Outcome.REFUSED: Disposition.DEAD_LETTER,
-    Outcome.BAD_INPUT: Disposition.DEAD_LETTER,
-    Outcome.RETRIES_EXHAUSTED: Disposition.DEAD_LETTER,
+_D, _P, _B = Disposition, PermitSignal, BreakerSignal
+
+_SEMANTICS = {
+    Outcome.SUCCESS: Semantics(_D.DONE, _P.SUCCESS, _B.SUCCESS),
+    # Flagged in the result; policy may DLQ instead.
+    Outcome.TRUNCATED: Semantics(_D.DONE, _P.SUCCESS, _B.SUCCESS),
+    # The gate holds the model until retry-after; the 429 is the limiter's business.
+    Outcome.RATE_LIMITED: Semantics(_D.RETRY, _P.DROPPED, _B.IGNORED),
+    Outcome.OVERLOADED: Semantics(_D.RETRY, _P.DROPPED, _B.FAILURE_AT_FLOOR),
+    # A timeout among transients is a drop too: the caller decides by its error class.
+    Outcome.TRANSIENT: Semantics(_D.RETRY, _P.IGNORED, _B.FAILURE),
+    # Once, with the validation error.
+    Outcome.INVALID_OUTPUT: Semantics(_D.RETRY, _P.IGNORED, _B.IGNORED),
+    Outcome.BAD_REQUEST: Semantics(_D.DEAD_LETTER, _P.IGNORED, _B.IGNORED),
+    # The model answered (a full round trip): a valid latency sample.
+    Outcome.REFUSED: Semantics(_D.DEAD_LETTER, _P.SUCCESS, _B.IGNORED),
+    Outcome.BAD_INPUT: Semantics(_D.DEAD_LETTER, _P.IGNORED, _B.IGNORED),
+    Outcome.RETRIES_EXHAUSTED: Semantics(_D.DEAD_LETTER, _P.IGNORED, _B.IGNORED),
     # A bug of ours triggered by one record: DLQ it rather than crash-loop on redelivery.
-    Outcome.INTERNAL_ERROR: Disposition.DEAD_LETTER,
-    Outcome.SPEND_CAP: Disposition.PAUSE,
-    Outcome.AUTH: Disposition.PAUSE,
-    Outcome.CONFIG: Disposition.PAUSE,
+    Outcome.INTERNAL_ERROR: Semantics(_D.DEAD_LETTER, _P.IGNORED, _B.IGNORED),
+    Outcome.SPEND_CAP: Semantics(_D.PAUSE, _P.IGNORED, _B.IGNORED),
+    Outcome.AUTH: Semantics(_D.PAUSE, _P.IGNORED, _B.IGNORED),
+    Outcome.CONFIG: Semantics(_D.PAUSE, _P.IGNORED, _B.IGNORED),
 }
 
 
