@@ -26,19 +26,18 @@ from stream.claude.cost import cost_usd, estimate_input_tokens
 from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import (
     LOWEST,
-    AIMDLimit,
     CircuitBreaker,
     Clock,
-    FixedLimit,
     HeadroomPacer,
     Limit,
+    LimitBounds,
     Limiter,
     Permit,
     Priority,
     Reservation,
     RetryAfterGate,
-    TokenLatencyLimit,
     backoff_delay,
+    build_limit,
 )
 from stream.config import LimitsSettings, ModelPrice
 from stream.errors import (
@@ -91,19 +90,8 @@ class CallRecord:
 
 
 def make_limit(limits: LimitsSettings) -> Limit:
-    if limits.algorithm == "fixed":
-        return FixedLimit(limits.initial_concurrency)
-    if limits.algorithm == "token_latency":
-        return TokenLatencyLimit(
-            initial=limits.initial_concurrency,
-            min_limit=limits.min_concurrency,
-            max_limit=limits.max_concurrency,
-        )
-    return AIMDLimit(
-        initial=limits.initial_concurrency,
-        min_limit=limits.min_concurrency,
-        max_limit=limits.max_concurrency,
-    )
+    bounds = LimitBounds(limits.initial_concurrency, limits.min_concurrency, limits.max_concurrency)
+    return build_limit(limits.algorithm, bounds)
 
 
 @dataclass(slots=True)
@@ -293,14 +281,11 @@ class Caller:
             self.breaker.record_ignored()
 
     def _limiter_can_cut(self, controls: ModelControls) -> bool:
-        """A 529 is congestion while an adaptive limit can still cut; only at its floor
-        (or with a fixed limit) does it count against the breaker. Otherwise a burst of
+        """A 529 is congestion while the limit can still cut; only at its floor (a fixed
+        limit is always there) does it count against the breaker. Otherwise a burst of
         instant 529s (20 in a row is one overshoot of a 64-call cap) opened the breaker
         and paused the worker for ``breaker_open_s`` over what one limit cut answers."""
-        return (
-            self._limits.algorithm != "fixed"
-            and controls.limiter.limit > self._limits.min_concurrency
-        )
+        return controls.limiter.limit > controls.limiter.floor
 
     async def _back_off(self, counted: int, result: CallResult) -> None:
         if result.outcome is Outcome.RATE_LIMITED:

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -23,6 +31,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from stream.concurrency.algorithms import DEFAULT_ALGORITHM, LIMIT_ALGORITHMS
 from stream.errors import DocstreamError
 
 __all__ = [
@@ -129,7 +138,11 @@ class ClaudeSettings(_Section):
 
 
 class LimitsSettings(_Section):
-    algorithm: Literal["fixed", "aimd", "token_latency"] = "aimd"
+    algorithm: str = Field(
+        DEFAULT_ALGORITHM,
+        description="concurrency limit algorithm",
+        json_schema_extra={"enum": list(LIMIT_ALGORITHMS)},
+    )
     initial_concurrency: int = Field(16, ge=1)
     min_concurrency: int = Field(1, ge=1)
     max_concurrency: int = Field(256, ge=1)
@@ -143,6 +156,13 @@ class LimitsSettings(_Section):
     pause_on_fatal_s: float = Field(
         300.0, gt=0, description="auth/spend-cap pause before exiting non-zero"
     )
+
+    @field_validator("algorithm")
+    @classmethod
+    def _known_algorithm(cls, name: str) -> str:
+        if name not in LIMIT_ALGORITHMS:
+            raise ValueError(f"one of {', '.join(LIMIT_ALGORITHMS)} (got {name!r})")
+        return name
 
     @model_validator(mode="after")
     def _ordered(self) -> LimitsSettings:

@@ -31,6 +31,10 @@ class _RecordingLimit:
     def limit(self) -> int:
         return 4
 
+    @property
+    def floor(self) -> int:  # at its floor: a 529 cannot be answered by a cut
+        return 4
+
     def on_sample(
         self,
         *,
@@ -87,10 +91,9 @@ _PERMIT_SAMPLE = {
 
 @pytest.mark.parametrize("outcome", list(Outcome))
 async def test_the_caller_settles_permit_and_breaker_as_the_table_says(outcome: Outcome) -> None:
-    """A fixed limit cannot cut, so a FAILURE_AT_FLOOR outcome counts as a failure."""
+    """The limit is at its floor, so a FAILURE_AT_FLOOR outcome counts as a failure."""
     clock = ManualClock(auto_advance=True)
     values = {
-        "limits.algorithm": "fixed",
         "limits.backoff_base_s": 0.001,
         "limits.backoff_max_s": 0.001,
         "limits.max_attempts": 5,

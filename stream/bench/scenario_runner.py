@@ -40,6 +40,7 @@ from typing import Any
 from stream.bench.overhead import settings_payload
 from stream.bench.scenario_books import ScenarioAccounting, account_outputs, publish_backlog
 from stream.bench.scenario_worker import WorkerSummary
+from stream.concurrency import LIMIT_ALGORITHMS
 from stream.config import Settings, load_settings
 from stream.errors import DocstreamError
 from stream.simulator import SimulatorConfig, SimulatorProcess
@@ -115,11 +116,11 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"fixed-{self.concurrency}" if self.algorithm == "fixed" else self.algorithm
+        return self.algorithm if self.adaptive else f"{self.algorithm}-{self.concurrency}"
 
     @property
     def adaptive(self) -> bool:
-        return self.algorithm != "fixed"
+        return LIMIT_ALGORITHMS[self.algorithm].adaptive
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from stream.bench.scenario_report import RunFigures, figures
 from stream.bench.scenario_runner import RunResult, Scenario, Variant, run_variant
 from stream.bench.scenario_text import format_table
 from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.concurrency import LIMIT_ALGORITHMS
 from stream.config import Settings
 from stream.embedded import EmbeddedBroker
 from stream.errors import DocstreamError
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+_ADAPTIVE = [name for name, algorithm in LIMIT_ALGORITHMS.items() if algorithm.adaptive]
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -99,7 +102,7 @@ class ScenarioOutcome:
 
 def variants_for(algorithm: str, baseline: int) -> list[Variant]:
     """The adaptive variant(s), then the fixed baseline (``baseline`` 0 = none)."""
-    algorithms = ["aimd", "token_latency"] if algorithm == "both" else [algorithm]
+    algorithms = _ADAPTIVE if algorithm == "both" else [algorithm]
     out = [Variant(a) for a in algorithms]
     if baseline > 0:
         out.append(Variant("fixed", baseline))
@@ -157,7 +160,7 @@ def _options(func: _F) -> _F:
         ),
         click.option(
             "--algorithm",
-            type=click.Choice(["aimd", "token_latency", "both"]),
+            type=click.Choice([*_ADAPTIVE, "both"]),
             default="aimd",
             show_default=True,
             help="Adaptive limit algorithm(s) to run.",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.concurrency.algorithms import LIMIT_ALGORITHMS
 from stream.errors import DocstreamError
 
 __all__ = ["run"]
@@ -30,7 +31,7 @@ __all__ = ["run"]
 @click.option("--max-concurrency", type=click.IntRange(min=1), help="Upper concurrency limit.")
 @click.option(
     "--limit-algorithm",
-    type=click.Choice(["fixed", "aimd", "token_latency"]),
+    type=click.Choice(list(LIMIT_ALGORITHMS)),
     help="Concurrency limit algorithm.",
 )
 @click.option("--max-documents", type=click.IntRange(min=1), help="Stop after N documents.")

@@ -5,12 +5,20 @@ Netflix concurrency-limits' split: a ``Limit`` (algorithm: samples in, limit out
 in exactly one of success / dropped / ignored). Beside it, server-driven controls:
 ``HeadroomPacer`` (token buckets kept in step with the rate-limit headers),
 ``RetryAfterGate`` (429 retry-after per model), ``CircuitBreaker`` and
-``backoff_delay``. Time comes from an injected ``Clock``. This package imports nothing
-from the rest of ``stream`` and no SDK.
+``backoff_delay``. ``LIMIT_ALGORITHMS`` is the one registry of limit algorithms by
+name. Time comes from an injected ``Clock``. This package imports nothing from the
+rest of ``stream`` and no SDK.
 """
 
 from __future__ import annotations
 
+from stream.concurrency.algorithms import (
+    DEFAULT_ALGORITHM,
+    LIMIT_ALGORITHMS,
+    LimitAlgorithm,
+    LimitBounds,
+    build_limit,
+)
 from stream.concurrency.backoff import backoff_delay
 from stream.concurrency.breaker import BreakerState, CircuitBreaker, TransitionListener
 from stream.concurrency.clock import Clock, ManualClock, MonotonicClock, sleep_or_event
@@ -22,6 +30,8 @@ from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
 
 __all__ = [
     "BUCKET_KINDS",
+    "DEFAULT_ALGORITHM",
+    "LIMIT_ALGORITHMS",
     "LOWEST",
     "AIMDLimit",
     "BreakerState",
@@ -30,6 +40,8 @@ __all__ = [
     "FixedLimit",
     "HeadroomPacer",
     "Limit",
+    "LimitAlgorithm",
+    "LimitBounds",
     "LimitListener",
     "Limiter",
     "ManualClock",
@@ -44,5 +56,6 @@ __all__ = [
     "TokenLatencyLimit",
     "TransitionListener",
     "backoff_delay",
+    "build_limit",
     "sleep_or_event",
 ]

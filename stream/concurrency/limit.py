@@ -39,6 +39,11 @@ class Limit(Protocol):
     @property
     def limit(self) -> int: ...
 
+    @property
+    def floor(self) -> int:
+        """The lowest limit a drop can cut to; a limit at its floor cannot cut."""
+        ...
+
     def on_sample(
         self,
         *,
@@ -63,6 +68,10 @@ class FixedLimit:
 
     @property
     def limit(self) -> int:
+        return self._n
+
+    @property
+    def floor(self) -> int:
         return self._n
 
     def on_sample(
@@ -140,6 +149,10 @@ class AIMDLimit:
     @property
     def limit(self) -> int:
         return int(self._value + _EPSILON)
+
+    @property
+    def floor(self) -> int:
+        return self._min
 
     @property
     def in_slow_start(self) -> bool:
@@ -299,6 +312,10 @@ class TokenLatencyLimit:
     @property
     def limit(self) -> int:
         return int(self._value + _EPSILON)
+
+    @property
+    def floor(self) -> int:
+        return self._min
 
     def baseline(self, signal: str = "per_token") -> float | None:
         """The long-run latency of ``signal`` ("ttft", "per_token" or "rtt"), if known."""

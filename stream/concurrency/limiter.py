@@ -111,6 +111,11 @@ class Limiter:
         return self._limit.limit
 
     @property
+    def floor(self) -> int:
+        """The lowest value a drop can cut the limit to (the limit's own floor)."""
+        return self._limit.floor
+
+    @property
     def inflight(self) -> int:
         return self._inflight
 

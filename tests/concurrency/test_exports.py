@@ -12,7 +12,16 @@ def test_concurrency_all_names_exist_and_are_re_exported() -> None:
     """Every name in __all__ resolves, and every module's public names are re-exported."""
     for name in concurrency.__all__:
         assert getattr(concurrency, name) is not None
-    for module in ("backoff", "breaker", "clock", "gate", "limit", "limiter", "pacing"):
+    for module in (
+        "algorithms",
+        "backoff",
+        "breaker",
+        "clock",
+        "gate",
+        "limit",
+        "limiter",
+        "pacing",
+    ):
         public = __import__(f"stream.concurrency.{module}", fromlist=["__all__"]).__all__
         assert set(public) <= set(concurrency.__all__), module
 
