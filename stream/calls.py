@@ -16,13 +16,13 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from opentelemetry.trace import Span
 
-from stream.claude.cost import cost_usd, estimate_input_tokens
+from stream.claude.cost import Cost, cost_of, estimate_input_tokens
 from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import (
     LOWEST,
@@ -48,6 +48,7 @@ from stream.errors import (
     Outcome,
     PermitSignal,
 )
+from stream.models.result import Usage
 from stream.telemetry import tracing
 from stream.telemetry.metrics import Metrics
 
@@ -71,6 +72,8 @@ class CallRecord:
     model: str
     first_failure_at: datetime | None
     last_failure_at: datetime | None
+    usage: Usage = field(default_factory=Usage)  # every billed attempt, summed
+    cost: Cost = field(default_factory=Cost)  # priced once per attempt, as billed
 
     def failure(self, stage: str, outcome: Outcome | None = None) -> Failure:
         now = datetime.now(UTC)
@@ -151,23 +154,28 @@ class Caller:
         attempts = counted = overloaded = 0
         first_fail: datetime | None = None
         last_fail: datetime | None = None
+        usage, cost = Usage(), Cost()
         while True:
             use = request
             if fallback_model and overloaded >= fallback_after:
                 use = replace(request, model=fallback_model)
             attempts += 1
-            result = await self._attempt(use, attempts, priority)
+            result, billed = await self._attempt(use, attempts, priority)
+            if billed is not None:
+                usage, cost = usage + result.usage, cost + billed
             disposition = result.outcome.disposition
             if disposition is Disposition.DONE:
                 return CallRecord(
-                    result, result.outcome, attempts, use.model, first_fail, last_fail
+                    result, result.outcome, attempts, use.model, first_fail, last_fail, usage, cost
                 )
             now_wall = datetime.now(UTC)
             first_fail = first_fail or now_wall
             last_fail = now_wall
             if disposition is Disposition.PAUSE:
                 raise FatalOutcome(result.outcome, result.error_message or result.outcome.value)
-            record = CallRecord(result, result.outcome, attempts, use.model, first_fail, last_fail)
+            record = CallRecord(
+                result, result.outcome, attempts, use.model, first_fail, last_fail, usage, cost
+            )
             if disposition is Disposition.DEAD_LETTER:
                 return record
             if result.outcome is Outcome.OVERLOADED:
@@ -184,7 +192,10 @@ class Caller:
         self._metrics.record_limiter_wait(waited.seconds, kind)
         return value
 
-    async def _attempt(self, request: CallRequest, attempt: int, priority: Priority) -> CallResult:
+    async def _attempt(
+        self, request: CallRequest, attempt: int, priority: Priority
+    ) -> tuple[CallResult, Cost | None]:
+        """One attempt and, when it is billed, its cost."""
         model = request.model
         controls = self.controls_for(model)
         await self._waiting("breaker.wait", model, self.breaker.wait_until_allowed())
@@ -213,10 +224,9 @@ class Caller:
         finally:
             self._metrics.add_inflight(-1, model)
         self._settle(model, controls, permit, reservation, result)
-        self._observe(model, controls, result)
-        return result
+        return result, self._observe(model, controls, result)
 
-    def _observe(self, model: str, controls: ModelControls, result: CallResult) -> None:
+    def _observe(self, model: str, controls: ModelControls, result: CallResult) -> Cost | None:
         self.outcomes[result.outcome] += 1
         metrics = self._metrics
         usage = result.usage
@@ -234,9 +244,12 @@ class Caller:
             metrics.record_rate_limited(model)
         elif result.outcome is Outcome.OVERLOADED:
             metrics.record_overloaded(model)
-        if result.ok:
-            metrics.record_cost(model, cost_usd(result.model or model, usage, self._prices))
         metrics.set_limit(model, controls.limiter.limit)
+        if not (result.ok or result.outcome is Outcome.REFUSED):
+            return None  # failed attempts are not billed
+        cost = cost_of(result.model or model, usage, self._prices)
+        metrics.record_cost(model, cost.kinds())
+        return cost
 
     def _settle(
         self,

@@ -100,24 +100,41 @@ class KafkaSettings(_Section):
 
 
 class ModelPrice(_Section):
-    """USD per million tokens."""
+    """USD per million tokens. A missing cache price is derived from ``input`` with
+    Anthropic's list multipliers (``stream.claude.cost``)."""
 
     input: Decimal = Field(ge=0)
     output: Decimal = Field(ge=0)
-    cache_write: Decimal | None = Field(None, ge=0)
+    cache_write: Decimal | None = Field(None, ge=0, description="5-minute cache write")
+    cache_write_1h: Decimal | None = Field(None, ge=0, description="1-hour cache write")
     cache_read: Decimal | None = Field(None, ge=0)
 
 
+def _listed(input_usd: str, output_usd: str) -> ModelPrice:
+    # Cache prices written out rather than derived, so the table reads like the price
+    # page: 5-minute write 1.25x input, 1-hour write 2x, read 0.1x.
+    base = Decimal(input_usd)
+    return ModelPrice(
+        input=base,
+        output=Decimal(output_usd),
+        cache_write=base * Decimal("1.25"),
+        cache_write_1h=base * 2,
+        cache_read=base * Decimal("0.1"),
+    )
+
+
 def _default_prices() -> dict[str, ModelPrice]:
-    # List prices in USD per million tokens, matched by the longest model-name prefix;
-    # override in the config file for your contract or newer models.
+    # Anthropic list prices (2026-12) in USD per million tokens, matched by the longest
+    # model-name prefix; override in the config file for your contract or newer models.
     return {
-        "claude-opus-4": ModelPrice(input=Decimal(15), output=Decimal(75)),
-        "claude-opus-4-5": ModelPrice(input=Decimal(5), output=Decimal(25)),
-        "claude-opus-4-6": ModelPrice(input=Decimal(5), output=Decimal(25)),
-        "claude-sonnet-4": ModelPrice(input=Decimal(3), output=Decimal(15)),
-        "claude-haiku-4": ModelPrice(input=Decimal(1), output=Decimal(5)),
-        "claude-3-5-haiku": ModelPrice(input=Decimal("0.8"), output=Decimal(4)),
+        "claude-opus-4": _listed("15", "75"),  # Opus 4 and 4.1
+        "claude-opus-4-5": _listed("5", "25"),
+        "claude-opus-4-6": _listed("5", "25"),
+        "claude-sonnet-4": _listed("3", "15"),  # Sonnet 4, 4.5 and 4.6
+        "claude-3-7-sonnet": _listed("3", "15"),
+        "claude-haiku-4": _listed("1", "5"),  # Haiku 4.5
+        "claude-3-5-haiku": _listed("0.8", "4"),
+        "claude-3-haiku": _listed("0.25", "1.25"),
     }
 
 

@@ -97,7 +97,6 @@ class RecordHandler:
             document_id=doc.id,
             pipeline=name,
             outputs=run.outputs,
-            prices=self._settings.claude.prices,
             worker_id=processing.worker_id,
             trace_id=tracing.current_trace_id(),
             replay_count=replay_count(record.headers),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,11 @@ import yaml
 from pydantic import ValidationError
 
 from stream.calls import Caller, CallRecord
+from stream.claude.cost import Cost
 from stream.claude.types import CallRequest
 from stream.concurrency import LOWEST, Priority
 from stream.errors import Failure, FatalOutcome, Outcome, PipelineError
-from stream.models import Document, PipelineSpec, StageSpec
+from stream.models import Document, PipelineSpec, StageSpec, Usage
 from stream.templates import Template, TemplateContext, compile_template
 
 __all__ = [
@@ -63,6 +64,8 @@ class StageDone:
     json_value: Any | None
     record: CallRecord
     attempts: int  # including a JSON-repair attempt
+    usage: Usage = field(default_factory=Usage)  # every billed call, a repair included
+    cost: Cost = field(default_factory=Cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +254,12 @@ async def _run_stage(
         stage=stage.spec.name,
     )
     record = await _call(caller, stage, request, priority)
+    name, text = stage.spec.name, record.final.text
     if stage.validator is None:
-        return StageDone(stage.spec.name, record.final.text, None, record, record.attempts)
-    value, problem = _validate_json(stage, record.final.text)
+        return StageDone(name, text, None, record, record.attempts, record.usage, record.cost)
+    value, problem = _validate_json(stage, text)
     if problem is None:
-        return StageDone(stage.spec.name, record.final.text, value, record, record.attempts)
+        return StageDone(name, text, value, record, record.attempts, record.usage, record.cost)
     if record.outcome is Outcome.TRUNCATED:
         # Cut off, not wrong: a repair would be cut off again. The fix is max_tokens.
         failure = record.failure(stage.spec.name, Outcome.TRUNCATED)
@@ -271,7 +275,8 @@ async def _run_stage(
     value, problem = _validate_json(stage, second.final.text)
     attempts = record.attempts + second.attempts
     if problem is None:
-        return StageDone(stage.spec.name, second.final.text, value, second, attempts)
+        usage, cost = record.usage + second.usage, record.cost + second.cost
+        return StageDone(name, second.final.text, value, second, attempts, usage, cost)
     failure = second.failure(stage.spec.name, Outcome.INVALID_OUTPUT)
     raise _StageFailed(
         replace(

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from stream.claude.cost import cost_usd
-from stream.config import ModelPrice
+from stream.claude.cost import Cost
 from stream.errors import Outcome
 from stream.kafka.reader import RawRecord
 from stream.models import Result, SourceRef, StageOutput, Usage
@@ -21,7 +20,6 @@ def build_result(
     document_id: str,
     pipeline: str,
     outputs: Mapping[str, StageDone],
-    prices: Mapping[str, ModelPrice],
     worker_id: str,
     trace_id: str | None,
     replay_count: int,
@@ -29,30 +27,31 @@ def build_result(
 ) -> Result:
     stage_outputs: dict[str, StageOutput] = {}
     total = Usage()
-    cost = 0.0
+    cost = Cost()
     for name, done in outputs.items():
         final = done.record.final
-        stage_cost = cost_usd(done.record.model, final.usage, prices)
         stage_outputs[name] = StageOutput(
             text=done.text,
             json=done.json_value,
             model=final.model or done.record.model,
             finish_reason=final.finish_reason or "end_turn",
-            usage=final.usage,
-            cost_usd=round(stage_cost, 8),
+            usage=done.usage,
+            cost_usd=round(float(done.cost.total), 8),
+            cost=done.cost.breakdown(),
             attempts=done.attempts,
             latency_ms=round(final.latency_s * 1000, 3),
             truncated=done.record.outcome is Outcome.TRUNCATED,
         )
-        total = total + final.usage
-        cost += stage_cost
+        total = total + done.usage
+        cost = cost + done.cost
     return Result(
         document_id=document_id,
         pipeline=pipeline,
         outputs=stage_outputs,
         models=sorted({o.model for o in stage_outputs.values()}),
         usage=total,
-        cost_usd=round(cost, 8),
+        cost_usd=round(float(cost.total), 8),
+        cost=cost.breakdown(),
         latency_ms=round(latency_ms, 3),
         attempts=sum(o.attempts for o in stage_outputs.values()),
         finish_reasons=[o.finish_reason for o in stage_outputs.values()],

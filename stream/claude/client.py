@@ -46,7 +46,7 @@ from stream.claude.classify import (
 from stream.claude.lifecycle import SDK_DEPRECATION_MESSAGE, end_of_life
 from stream.claude.types import CallFailed, CallRequest, CallResult
 from stream.errors import Outcome
-from stream.models.result import Usage
+from stream.models.result import CacheCreation, Usage
 
 __all__ = ["AnthropicClaudeClient"]
 
@@ -313,16 +313,28 @@ def _usage(reported: object, previous: Usage) -> Usage:
     if reported is None:
         return previous
 
-    def pick(name: str, old: int) -> int:
-        value = getattr(reported, name, None)
+    def pick(source: object, name: str, old: int) -> int:
+        value = getattr(source, name, None)
         return int(value) if isinstance(value, int) else old
 
+    split = getattr(reported, "cache_creation", None)
+    before = previous.cache_creation
     return Usage(
-        input_tokens=pick("input_tokens", previous.input_tokens),
-        output_tokens=pick("output_tokens", previous.output_tokens),
-        cache_read_input_tokens=pick("cache_read_input_tokens", previous.cache_read_input_tokens),
+        input_tokens=pick(reported, "input_tokens", previous.input_tokens),
+        output_tokens=pick(reported, "output_tokens", previous.output_tokens),
+        cache_read_input_tokens=pick(
+            reported, "cache_read_input_tokens", previous.cache_read_input_tokens
+        ),
         cache_creation_input_tokens=pick(
-            "cache_creation_input_tokens", previous.cache_creation_input_tokens
+            reported, "cache_creation_input_tokens", previous.cache_creation_input_tokens
+        ),
+        cache_creation=CacheCreation(
+            ephemeral_5m_input_tokens=pick(
+                split, "ephemeral_5m_input_tokens", before.ephemeral_5m_input_tokens
+            ),
+            ephemeral_1h_input_tokens=pick(
+                split, "ephemeral_1h_input_tokens", before.ephemeral_1h_input_tokens
+            ),
         ),
     )
 

@@ -30,7 +30,19 @@ def print_summary(report: WorkerReport, console: Console | None = None) -> None:
     )
     totals = report.totals
     table.add_row("tokens in / out", f"{totals.input_tokens:,} / {totals.output_tokens:,}")
+    table.add_row(
+        "cache read / write tokens",
+        f"{totals.cache_read_tokens:,} / {totals.cache_write_tokens:,}",
+    )
     table.add_row("estimated cost", f"${totals.cost_usd:.4f}")
+    table.add_row(
+        "  input / output",
+        f"${totals.cost_input_usd:.4f} / ${totals.cost_output_usd:.4f}",
+    )
+    table.add_row(
+        "  cache write / read",
+        f"${totals.cost_cache_write_usd:.4f} / ${totals.cost_cache_read_usd:.4f}",
+    )
     table.add_row("elapsed", f"{elapsed:.1f} s")
     table.add_row("throughput", f"{stats.processed / elapsed:.1f} documents/s")
     table.add_row("offset commits", f"{stats.commits}")

@@ -3,11 +3,20 @@
 from stream.models.dead_letter import HEADER_PREFIX, DeadLetter, truncate_message
 from stream.models.document import BadInput, Document, decode_document
 from stream.models.pipeline_spec import PipelineSpec, StageSpec
-from stream.models.result import Result, SourceRef, StageOutput, Usage
+from stream.models.result import (
+    CacheCreation,
+    CostBreakdown,
+    Result,
+    SourceRef,
+    StageOutput,
+    Usage,
+)
 
 __all__ = [
     "HEADER_PREFIX",
     "BadInput",
+    "CacheCreation",
+    "CostBreakdown",
     "DeadLetter",
     "Document",
     "PipelineSpec",

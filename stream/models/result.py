@@ -7,16 +7,32 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Result", "SourceRef", "StageOutput", "Usage"]
+__all__ = ["CacheCreation", "CostBreakdown", "Result", "SourceRef", "StageOutput", "Usage"]
+
+
+class CacheCreation(BaseModel):
+    """The API's split of cache writes by lifetime (they are priced differently)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
 
 
 class Usage(BaseModel):
+    """Token usage as the Messages API reports it. ``input_tokens`` excludes cached
+    tokens: the prompt was ``input + cache_creation + cache_read`` tokens long."""
+
     model_config = ConfigDict(frozen=True)
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    cache_creation: CacheCreation = Field(
+        default_factory=CacheCreation,
+        description="cache writes by lifetime; writes the API did not split count as 5m",
+    )
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -25,7 +41,34 @@ class Usage(BaseModel):
             cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
             cache_creation_input_tokens=self.cache_creation_input_tokens
             + other.cache_creation_input_tokens,
+            cache_creation=CacheCreation(
+                ephemeral_5m_input_tokens=self.cache_creation.ephemeral_5m_input_tokens
+                + other.cache_creation.ephemeral_5m_input_tokens,
+                ephemeral_1h_input_tokens=self.cache_creation.ephemeral_1h_input_tokens
+                + other.cache_creation.ephemeral_1h_input_tokens,
+            ),
         )
+
+    @property
+    def cache_write_1h_tokens(self) -> int:
+        return min(self.cache_creation.ephemeral_1h_input_tokens, self.cache_creation_input_tokens)
+
+    @property
+    def cache_write_5m_tokens(self) -> int:
+        """Every write that is not reported as 1h: an unsplit report is 5m, the default."""
+        return self.cache_creation_input_tokens - self.cache_write_1h_tokens
+
+
+class CostBreakdown(BaseModel):
+    """USD by token kind, each at its own price; ``cost_usd`` beside it is the sum."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_usd: float = 0.0
+    output_usd: float = 0.0
+    cache_write_5m_usd: float = 0.0
+    cache_write_1h_usd: float = 0.0
+    cache_read_usd: float = 0.0
 
 
 class StageOutput(BaseModel):
@@ -36,7 +79,8 @@ class StageOutput(BaseModel):
     model: str = Field(description="the model that served the call (may be a fallback)")
     finish_reason: str
     usage: Usage
-    cost_usd: float
+    cost_usd: float = Field(description="every paid attempt of this stage, from the price table")
+    cost: CostBreakdown = Field(default_factory=CostBreakdown)
     attempts: int
     latency_ms: float
     truncated: bool = False
@@ -61,6 +105,7 @@ class Result(BaseModel):
     models: list[str] = Field(description="distinct models that served this document")
     usage: Usage
     cost_usd: float = Field(description="estimate from the configured price table")
+    cost: CostBreakdown = Field(default_factory=CostBreakdown)
     latency_ms: float
     attempts: int = Field(description="Claude attempts over all stages")
     finish_reasons: list[str]

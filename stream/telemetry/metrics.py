@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.util.types import AttributeValue
@@ -45,6 +46,14 @@ BREAKER_STATES = ("closed", "half_open", "open")
 LagCallback = Callable[[], Mapping[tuple[str, int], int]]
 
 _MODEL = "gen_ai.request.model"
+# Cost kind -> running-total column (both cache-write lifetimes add up to one column).
+_COST_COLUMNS = {
+    "input": "cost_input_usd",
+    "output": "cost_output_usd",
+    "cache_write_5m": "cost_cache_write_usd",
+    "cache_write_1h": "cost_cache_write_usd",
+    "cache_read": "cost_cache_read_usd",
+}
 _GENAI_BASE = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic"}
 
 
@@ -57,9 +66,15 @@ class MetricTotals:
     dead_lettered: int = 0
     rate_limited: int = 0
     overloaded: int = 0
-    input_tokens: int = 0
+    input_tokens: int = 0  # includes cache reads and writes (the GenAI conventions' rule)
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_usd: float = 0.0
+    cost_input_usd: float = 0.0
+    cost_output_usd: float = 0.0
+    cost_cache_write_usd: float = 0.0  # 5-minute and 1-hour writes
+    cost_cache_read_usd: float = 0.0
 
     @property
     def tokens(self) -> int:
@@ -127,10 +142,10 @@ class Metrics:
     def totals(self) -> MetricTotals:
         with self._lock:
             counts = dict(self._counts)
-        return MetricTotals(
-            **{name: int(value) for name, value in counts.items() if name != "cost_usd"},
-            cost_usd=counts["cost_usd"],
-        )
+        values: dict[str, Any] = {
+            name: v if name.endswith("_usd") else int(v) for name, v in counts.items()
+        }
+        return MetricTotals(**values)
 
     def _add(self, **deltas: float) -> None:
         with self._lock:
@@ -188,12 +203,26 @@ class Metrics:
             self._token_usage.record(total_in, {**base, "gen_ai.token.type": "input"})
         if output_tokens is not None:
             self._token_usage.record(output_tokens, {**base, "gen_ai.token.type": "output"})
-        self._add(input_tokens=total_in, output_tokens=output_tokens or 0)
+        self._add(
+            input_tokens=total_in,
+            output_tokens=output_tokens or 0,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_creation,
+        )
 
-    def record_cost(self, model: str, usd: float | Decimal) -> None:
-        amount = float(usd)
-        self._cost.add(amount, {_MODEL: model})
-        self._add(cost_usd=amount)
+    def record_cost(self, model: str, usd: float | Decimal | Mapping[str, Decimal]) -> None:
+        """Spend of one call: a total, or USD by token kind (``stream.claude.cost.Cost``
+        kinds: input, output, cache_write_5m, cache_write_1h, cache_read), each added
+        under its own ``docstream.cost.kind`` attribute."""
+        if not isinstance(usd, Mapping):
+            self._cost.add(float(usd), {_MODEL: model})
+            self._add(cost_usd=float(usd))
+            return
+        for kind, value in usd.items():
+            amount = float(value)
+            if amount:
+                self._cost.add(amount, {_MODEL: model, "docstream.cost.kind": kind})
+            self._add(cost_usd=amount, **{_COST_COLUMNS[kind]: amount})
 
     def record_commit(self, seconds: float) -> None:
         self._commit.record(seconds)

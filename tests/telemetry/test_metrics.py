@@ -140,9 +140,36 @@ def test_metrics_totals_follow_recordings(otel: InMemoryTelemetry) -> None:
         overloaded=0,
         input_tokens=16,
         output_tokens=4,
+        cache_read_tokens=6,
         cost_usd=0.5,
     )
     assert metrics.totals().tokens == 20
+
+
+def test_metrics_cost_by_kind_counts_each_kind_and_the_total(otel: InMemoryTelemetry) -> None:
+    """A cost split by token kind lands under its own attribute and in the panel's totals."""
+    metrics = Metrics()
+    metrics.record_cost(
+        MODEL,
+        {
+            "input": Decimal("0.3"),
+            "output": Decimal("0.15"),
+            "cache_write_5m": Decimal("0.0375"),
+            "cache_write_1h": Decimal("0.06"),
+            "cache_read": Decimal("0.003"),
+        },
+    )
+    cost = otel.metrics()["docstream.cost"]
+    assert cost.point(docstream__cost__kind="cache_write_1h").value == pytest.approx(0.06)
+    assert cost.point(docstream__cost__kind="cache_read").value == pytest.approx(0.003)
+    totals = metrics.totals()
+    assert totals.cost_usd == pytest.approx(0.5505)
+    assert totals.cost_cache_write_usd == pytest.approx(0.0975)
+    assert totals.cost_cache_read_usd == pytest.approx(0.003)
+    assert (totals.cost_input_usd, totals.cost_output_usd) == (
+        pytest.approx(0.3),
+        pytest.approx(0.15),
+    )
 
 
 def test_metrics_without_provider_are_noops() -> None:
