@@ -110,14 +110,14 @@ class ModelPrice(_Section):
     cache_read: Decimal | None = Field(None, ge=0)
 
 
-def _listed(input_usd: str, output_usd: str) -> ModelPrice:
+def _listed(input_usd: str, output_usd: str, write_5m: str | None = None) -> ModelPrice:
     # Cache prices written out rather than derived, so the table reads like the price
-    # page: 5-minute write 1.25x input, 1-hour write 2x, read 0.1x.
+    # page: 5-minute write 1.25x input (the page rounds Haiku 3's), 1-hour 2x, read 0.1x.
     base = Decimal(input_usd)
     return ModelPrice(
         input=base,
         output=Decimal(output_usd),
-        cache_write=base * Decimal("1.25"),
+        cache_write=Decimal(write_5m) if write_5m else base * Decimal("1.25"),
         cache_write_1h=base * 2,
         cache_read=base * Decimal("0.1"),
     )
@@ -134,7 +134,7 @@ def _default_prices() -> dict[str, ModelPrice]:
         "claude-3-7-sonnet": _listed("3", "15"),
         "claude-haiku-4": _listed("1", "5"),  # Haiku 4.5
         "claude-3-5-haiku": _listed("0.8", "4"),
-        "claude-3-haiku": _listed("0.25", "1.25"),
+        "claude-3-haiku": _listed("0.25", "1.25", write_5m="0.30"),
     }
 
 

@@ -116,11 +116,13 @@ def test_cost_of_unsplit_cache_writes_count_as_5_minute_writes() -> None:
 def test_default_price_table_has_list_prices_and_cache_multipliers(
     model: str, input_usd: str, output_usd: str
 ) -> None:
-    """Every default entry: list input/output, 5m write 1.25x, 1h write 2x, read 0.1x."""
+    """Every default entry: list input/output, 5m write 1.25x (Haiku 3: $0.30 as listed),
+    1h write 2x, read 0.1x."""
     price = price_for(model, ClaudeSettings().prices)
     assert price is not None
     base = Decimal(input_usd)
     assert (price.input, price.output) == (base, Decimal(output_usd))
-    assert price.cache_write == base * Decimal("1.25")
+    listed_5m = Decimal("0.30") if model.startswith("claude-3-haiku") else base * Decimal("1.25")
+    assert price.cache_write == listed_5m
     assert price.cache_write_1h == base * 2
     assert price.cache_read == base * Decimal("0.1")
