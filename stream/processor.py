@@ -4,6 +4,10 @@ Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> clo
 
 - One poll loop keeps calling ``poll`` whatever Claude is doing; backpressure pauses the
   assigned partitions when ``buffer_size`` records are in flight and resumes them at half.
+- The crash window: a partition is also paused while the span from its last commit to
+  its highest dispatched offset is ``buffer_size`` (records finished above a stuck one
+  can't be committed, so without this they would pile up and all be redone after a
+  crash). Records a poll returns beyond the span wait, parked, until it shrinks.
 - Each record runs in its own task (or in its key/partition lane, for ordered modes). Its
   offset is completed only after the broker acknowledged its result or DLQ record; the
   OffsetTracker turns completions into safe commit positions.
@@ -116,6 +120,7 @@ class Processor:
         self._lanes: dict[tuple[Any, ...], deque[tuple[RawRecord, Ticket, int]]] = {}
         self._pause_reasons: set[str] = set()
         self._paused: set[TP] = set()
+        self._parked: dict[TP, deque[RawRecord]] = {}  # fetched beyond the crash window
         self._stopping = asyncio.Event()
         self._commit_now = asyncio.Event()
         self._enqueue = asyncio.Lock()  # see _send
@@ -176,21 +181,24 @@ class Processor:
         while not self._stopping.is_set() and not self._should_stop():
             for tick in self.on_tick:
                 tick()
+            self._release_parked()
             self._apply_pauses()
-            room = self._proc.buffer_size - self.tracker.pending()
+            room = self._proc.buffer_size - self.tracker.pending() - self._parked_count()
             backpressure = "backpressure" in self._pause_reasons
             records = await self._source.poll(
                 max_records=max(1, min(_MAX_FETCH, room, self._remaining())),
                 timeout_s=_BACKPRESSURE_POLL_TIMEOUT_S if backpressure else _POLL_TIMEOUT_S,
             )
             for record in records[: self._remaining()]:
-                self._dispatch(record)
+                self._admit(record)
             if records:
                 self._last_activity = self._clock.now()
 
     def _remaining(self) -> int:
         limit = self._stop_policy.max_documents
-        return _MAX_FETCH if limit is None else max(limit - self.stats.dispatched, 0)
+        if limit is None:
+            return _MAX_FETCH
+        return max(limit - self.stats.dispatched - self._parked_count(), 0)
 
     def _should_stop(self) -> bool:
         now = self._clock.now()
@@ -204,7 +212,7 @@ class Processor:
         idle = self._stop_policy.until_idle_s
         if idle is None or not self._assigned_once:
             return False  # the idle clock starts with the first assignment (joins are slow)
-        if self.tracker.pending() == 0 and not self._lanes:
+        if self.tracker.pending() == 0 and not self._lanes and not self._parked:
             return now - self._last_activity >= idle
         return False
 
@@ -215,14 +223,38 @@ class Processor:
         elif pending <= self._proc.buffer_size // 2:
             self._pause_reasons.discard("backpressure")
         assigned = self._source.assignment()
-        if self._pause_reasons:
-            fresh = assigned - self._paused
-            if fresh:
-                self._source.pause(fresh)
-            self._paused = set(assigned)
-        elif self._paused:
-            self._source.resume(self._paused & assigned)
-            self._paused = set()
+        wanted = assigned if self._pause_reasons else self._window_full(assigned)
+        if fresh := wanted - self._paused:
+            self._source.pause(fresh)
+        if freed := (self._paused - wanted) & assigned:
+            self._source.resume(freed)
+        self._paused = wanted
+
+    # -- the crash window ---------------------------------------------------------------
+
+    def _window_full(self, tps: set[TP]) -> set[TP]:
+        window = self._proc.buffer_size
+        return {tp for tp in tps if tp in self._parked or self.tracker.span(tp) >= window}
+
+    def _admit(self, record: RawRecord) -> None:
+        tp = (record.topic, record.partition)
+        parked = self._parked.get(tp)
+        if parked is None and self.tracker.span(tp) < self._proc.buffer_size:
+            self._dispatch(record)
+        else:
+            self._parked.setdefault(tp, deque()).append(record)
+
+    def _release_parked(self) -> None:
+        for tp, parked in list(self._parked.items()):
+            while parked and self.tracker.span(tp) < self._proc.buffer_size:
+                self._dispatch(parked.popleft())
+            if not parked:
+                del self._parked[tp]
+
+    def _parked_count(self) -> int:
+        return sum(len(parked) for parked in self._parked.values())
+
+    # -- dispatch -----------------------------------------------------------------------
 
     def _dispatch(self, record: RawRecord) -> None:
         tp = (record.topic, record.partition)
@@ -286,8 +318,9 @@ class Processor:
         if self.tracker.complete(ticket):
             self._count(output)
             self._since_commit += 1
-            if self._since_commit >= self._proc.commit_every:
-                self._commit_now.set()
+            full = self.tracker.span(ticket.tp) >= self._proc.buffer_size
+            if full or self._since_commit >= self._proc.commit_every:
+                self._commit_now.set()  # a full window waits for this commit to move on
         self._last_activity = self._clock.now()
 
     async def _deliver(self, record: RawRecord, output: Output) -> None:
@@ -363,6 +396,7 @@ class Processor:
         for tp in tps:
             self.tracker.revoke(tp)
             self._tasks.pop(tp, None)
+            self._parked.pop(tp, None)  # uncommitted, so the next owner fetches them again
         for lane in [lane for lane in self._lanes if lane[1] in tps]:
             del self._lanes[lane]
         self._paused -= set(tps)

@@ -40,6 +40,7 @@ class _Partition:
     position: int | None = None  # next offset to commit; None until the first fetch
     committed: int | None = None
     last_tracked: int | None = None
+    first_tracked: int | None = None
 
 
 class OffsetTracker:
@@ -65,6 +66,7 @@ class OffsetTracker:
             raise ValueError(f"{tp}: offset {offset} fetched after {part.last_tracked}")
         if part.position is None:
             part.position = offset
+            part.first_tracked = offset
         part.order.append(offset)
         part.last_tracked = offset
         return Ticket(tp, offset, part.generation)
@@ -102,6 +104,17 @@ class OffsetTracker:
             part = self._parts.get(tp)
             return 0 if part is None else len(part.order) - len(part.done)
         return sum(len(p.order) - len(p.done) for p in self._parts.values())
+
+    def span(self, tp: TP) -> int:
+        """Offsets from the last commit this tracker made (or, before any, the first
+        fetched offset, where the group's committed position stood) up to the highest
+        tracked one: what a crash now could send through the pipeline a second time."""
+        part = self._parts.get(tp)
+        if part is None or part.last_tracked is None:
+            return 0
+        base = part.committed if part.committed is not None else part.first_tracked
+        assert base is not None
+        return max(part.last_tracked + 1 - base, 0)
 
     def partitions(self) -> list[TP]:
         return list(self._parts)

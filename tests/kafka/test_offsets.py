@@ -110,3 +110,20 @@ def test_tracker_commit_never_passes_an_unfinished_offset(
         else:
             assert position == offsets[-1] + 1
     assert tracker.pending(TP0) == len(offsets) - len(finished)
+
+
+def test_tracker_span_runs_from_the_last_commit_to_the_highest_tracked_offset() -> None:
+    """Finished records above an unfinished one still count in the span until a commit
+    passes them; before any commit the span starts at the first fetched offset."""
+    tracker = OffsetTracker()
+    assert tracker.span(TP0) == 0
+    tickets = [tracker.track(TP0, o) for o in range(10, 15)]
+    for ticket in tickets[1:]:
+        tracker.complete(ticket)
+    assert tracker.span(TP0) == 5
+    tracker.complete(tickets[0])
+    assert tracker.span(TP0) == 5  # all done, nothing committed yet
+    tracker.mark_committed(tracker.committable())
+    assert tracker.span(TP0) == 0
+    tracker.track(TP0, 15)
+    assert tracker.span(TP0) == 1

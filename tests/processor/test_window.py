@@ -1,0 +1,97 @@
+"""The crash window: records finished above a stuck one never pile up uncommitted beyond
+``processing.buffer_size``, so a kill -9 redoes at most that many per partition."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from stream.claude.types import CallRequest, CallResult
+from stream.processor import Processor, StopPolicy
+from stream.simulator import SimulatorProcess
+from stream.worker import run_worker
+from tests.fakes import ScriptedClaude
+from tests.fixtures.broker import SettingsFactory
+from tests.processor.helpers import account, committed, doc, publish
+from tests.processor.worker_process import WorkerProcess, wait_until
+
+pytestmark = pytest.mark.kafka
+
+WINDOW = 20
+
+
+class HeadHangs(ScriptedClaude):
+    """Never answers the document with id ``stuck``; answers every other one."""
+
+    async def call(self, request: CallRequest) -> CallResult:
+        if request.document_id == "stuck":
+            await asyncio.Event().wait()
+        return await super().call(request)
+
+
+async def test_stuck_head_pauses_its_partition_when_the_span_reaches_the_window(
+    settings_factory: SettingsFactory,
+) -> None:
+    """One record hangs at the head: exactly window - 1 records after it are processed,
+    then the partition waits; nothing is committed past the stuck record."""
+    settings = settings_factory(
+        {
+            "kafka.topics.partitions": 1,
+            "processing.buffer_size": WINDOW,
+            "processing.commit_interval_s": 0.1,
+            "processing.drain_deadline_s": 0.2,
+        }
+    )
+    await publish(settings, [doc("stuck"), *(doc(f"d{i}") for i in range(150))])
+    started: list[Processor] = []
+    worker = asyncio.create_task(
+        run_worker(settings, client=HeadHangs(), on_start=started.append)
+    )
+
+    async def waiting_on_the_head() -> bool:
+        if not started:
+            return False
+        processor = started[0]
+        return processor.stats.results >= WINDOW - 1 and processor.tracker.pending() == 1
+
+    await wait_until(waiting_on_the_head)
+    await asyncio.sleep(0.5)  # a few more polls and commits: nothing may move
+    processor = started[0]
+    assert processor.stats.results == WINDOW - 1
+    processor.request_stop()
+    await worker
+
+    assert sum((await account(settings)).results.values()) == WINDOW - 1
+    assert (await committed(settings)).get(0, 0) == 0
+
+
+async def test_kill_9_with_a_stuck_head_redoes_at_most_the_window(
+    settings_factory: SettingsFactory, simulator_process: SimulatorProcess
+) -> None:
+    """A worker killed while its partition's head hangs in the simulator: a restart
+    produces every output, and duplicates stay within the window."""
+    settings = settings_factory(
+        {"kafka.topics.partitions": 1, "processing.buffer_size": WINDOW}
+    )
+    coords = await publish(
+        settings, [doc("stuck", "[[sim:hang]]"), *(doc(f"d{i}") for i in range(150))]
+    )
+    worker = WorkerProcess(settings, simulator_process.base_url)
+
+    async def results_written() -> bool:
+        assert worker.alive(), worker.log_text
+        return sum((await account(settings)).results.values()) >= WINDOW - 1
+
+    await wait_until(results_written, attempts=600)
+    await asyncio.sleep(1.0)  # time enough to run the whole backlog were it not bounded
+    worker.kill()
+    before = sum((await account(settings)).results.values())
+
+    await run_worker(settings, stop=StopPolicy(until_idle_s=1.5), client=ScriptedClaude())
+
+    final = (await account(settings)).outcomes()
+    assert set(final) == set(coords)
+    duplicates = sum(final.values()) - len(coords)
+    assert duplicates == before  # nothing above the stuck head was committed...
+    assert duplicates <= WINDOW  # ...and the window kept it small

@@ -1,0 +1,105 @@
+"""A real worker in its own process (``python -m stream run``), for kill -9 and signal tests.
+
+Its log goes to a file, not a pipe: a chatty worker would otherwise block on a full pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+from stream.config import Settings
+
+__all__ = ["WorkerProcess", "wait_until", "worker_env"]
+
+
+def worker_env(
+    settings: Settings, base_url: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment that gives a child worker the same topics, group and simulator."""
+    kafka = settings.kafka
+    return {
+        **os.environ,
+        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "DOCSTREAM_KAFKA__PROFILE": kafka.profile,
+        "DOCSTREAM_KAFKA__GROUP_ID": kafka.group_id,
+        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
+        "DOCSTREAM_KAFKA__TOPICS__RESULTS": kafka.topics.results,
+        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
+        "DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
+        "DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
+        "DOCSTREAM_CLAUDE__BASE_URL": base_url,
+        "DOCSTREAM_PROCESSING__COMMIT_INTERVAL_S": "0.2",
+        "DOCSTREAM_PROCESSING__BUFFER_SIZE": str(settings.processing.buffer_size),
+        "DOCSTREAM_LIMITS__ALGORITHM": "fixed",
+        "DOCSTREAM_LIMITS__INITIAL_CONCURRENCY": "24",
+        **(extra or {}),
+    }
+
+
+class WorkerProcess:
+    """One ``docstream run`` child; ``kill()`` is kill -9, ``stop()`` is SIGTERM + wait."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        base_url: str,
+        *,
+        args: tuple[str, ...] = ("--until-idle", "60"),
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.log_text = ""
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in wait()
+            prefix="docstream-worker-", suffix=".log", delete=False
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream", "run", *args],
+            env=worker_env(settings, base_url, extra_env),
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> int:
+        self.proc.kill()
+        return self.wait(30)
+
+    def wait(self, timeout_s: float) -> int:
+        try:
+            return self.proc.wait(timeout_s)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log.closed:
+            return
+        self._log.close()
+        path = Path(self._log.name)
+        self.log_text = path.read_text(errors="replace")
+        path.unlink(missing_ok=True)
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, attempts: int = 300, every_s: float = 0.1
+) -> None:
+    """Poll ``check`` until it holds; fail after ``attempts`` tries (a hang guard, not a
+    timing assertion)."""
+    for _ in range(attempts):
+        if await check():
+            return
+        await asyncio.sleep(every_s)
+    raise AssertionError("condition never held")
