@@ -1,7 +1,8 @@
 """One input record to exactly one output record: a result, or a dead letter.
 
-Decoding happens here, from raw bytes, so a bad record becomes a DLQ record with its
-original bytes instead of an exception in the poll loop. The only exception that leaves
+Decoding happens here, from raw bytes, so a bad record - whatever its bytes - becomes a
+DLQ record with its original bytes (cut, and marked so, only when they would not fit in
+one) instead of an exception in the poll loop. The only exception that leaves
 ``handle`` on purpose is FatalOutcome (auth, spend cap, unknown model): the worker
 pauses instead of dead-lettering documents that are not at fault.
 """
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from stream.calls import Caller
 from stream.concurrency import Priority
 from stream.config import Settings
-from stream.dlq.records import dead_letter_headers, replay_count
+from stream.dlq.records import dead_letter_record, replay_count
 from stream.errors import Failure, FatalOutcome, Outcome
 from stream.kafka.reader import RawRecord
 from stream.models import BadInput, Document, decode_document
@@ -29,8 +30,13 @@ __all__ = ["Output", "RecordHandler"]
 
 log = logging.getLogger(__name__)
 
-# Room for headers and framing under the producer's max_request_size.
+# Room for headers and framing under the producer's max_request_size (a quarter of it
+# when that is small).
 _RECORD_OVERHEAD = 16 * 1024
+
+
+def _payload_budget(max_request_size: int) -> int:
+    return max_request_size - min(_RECORD_OVERHEAD, max_request_size // 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,9 @@ class RecordHandler:
             return self.dead_letter(
                 record, _failure(Outcome.BAD_INPUT, bad.error_class, bad.message)
             )
+        except Exception as exc:  # a decode failure we did not foresee is still bad input
+            message = f"the record could not be decoded ({type(exc).__name__})"
+            return self.dead_letter(record, _failure(Outcome.BAD_INPUT, "undecodable", message))
         try:
             return await self._process(record, doc, started, (-doc.priority, sequence))
         except FatalOutcome:
@@ -107,7 +116,7 @@ class RecordHandler:
             failure = _failure(Outcome.TRUNCATED, "max_tokens", "output truncated at max_tokens")
             return self.dead_letter(record, failure, stage=stage, attempts=result.attempts)
         value = result.model_dump_json(by_alias=True).encode("utf-8")
-        if len(value) > self._settings.kafka.max_request_size - _RECORD_OVERHEAD:
+        if len(value) > _payload_budget(self._settings.kafka.max_request_size):
             failure = _failure(
                 Outcome.BAD_REQUEST, "output_too_large", f"result is {len(value)} bytes"
             )
@@ -126,17 +135,18 @@ class RecordHandler:
     ) -> Output:
         if stage is not None or attempts:
             failure = replace(failure, stage=stage or failure.stage, attempts=attempts)
-        headers = dead_letter_headers(
+        letter = dead_letter_record(
             record,
             failure,
             group=self._settings.kafka.group_id,
             worker_id=self._settings.processing.worker_id,
+            max_bytes=_payload_budget(self._settings.kafka.max_request_size),
         )
         return Output(
             topic=self._settings.kafka.topics.dlq,
-            key=record.key,
-            value=record.value or b"",
-            headers=headers,
+            key=letter.key,
+            value=letter.value,
+            headers=letter.headers,
             failure=failure,
             attempts=failure.attempts,
         )

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from stream.errors import Failure
 from stream.kafka.reader import RawRecord
 from stream.models import HEADER_PREFIX, DeadLetter, truncate_message
 
-__all__ = ["REPLAY_COUNT_HEADER", "REPLAY_FROM_HEADER", "dead_letter_headers", "replay_count"]
+__all__ = [
+    "REPLAY_COUNT_HEADER",
+    "REPLAY_FROM_HEADER",
+    "DeadLetterRecord",
+    "dead_letter_headers",
+    "dead_letter_record",
+    "replay_count",
+]
 
 REPLAY_COUNT_HEADER = HEADER_PREFIX + "replay.count"
 REPLAY_FROM_HEADER = HEADER_PREFIX + "replay.from"
@@ -34,11 +43,73 @@ def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def dead_letter_record(
+    record: RawRecord, failure: Failure, *, group: str, worker_id: str, max_bytes: int
+) -> DeadLetterRecord:
+    """The DLQ record for ``record``: its original key, value and headers plus the context,
+    or, when that would not fit in ``max_bytes``, a cut-down copy that says what was cut.
+
+    A DLQ send that fails for size would stop the worker on this record after every
+    restart, so an oversized original is cut rather than refused: the original's own
+    headers and the key when either is over a quarter of the room, then the value to what
+    is left. The original value's size and SHA-256 ride along to identify it.
+    """
+    context = _context(record, failure, group=group, worker_id=worker_id)
+    kept = _kept_headers(record)
+    key, value = record.key, record.value or b""
+    headers = kept + context.to_headers()
+    if _size(key, value, headers) <= max_bytes:
+        return DeadLetterRecord(key, value, headers)
+    cut: list[str] = []
+    if _size(None, b"", kept) > max_bytes // 4:
+        kept, cut = [], [*cut, "headers"]
+    if key is not None and len(key) > max_bytes // 4:
+        key, cut = key[: max_bytes // 4], [*cut, "key"]
+    headers = kept + _marked(context, ["value", *cut], value).to_headers()
+    room = max(max_bytes - _size(key, b"", headers), 0)
+    if len(value) > room:
+        return DeadLetterRecord(key, value[:room], headers)
+    # Dropping headers or cutting the key was enough: the value stays whole.
+    return DeadLetterRecord(key, value, kept + _marked(context, cut, value).to_headers())
+
+
+def _marked(context: DeadLetter, cut: list[str], value: bytes) -> DeadLetter:
+    return context.model_copy(
+        update={
+            "original_truncated": ",".join(cut),
+            "original_size": len(value),
+            "original_sha256": hashlib.sha256(value).hexdigest(),
+        }
+    )
+
+
+def _size(key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]) -> int:
+    """Payload bytes of a record; the caller's budget leaves room for framing."""
+    own = sum(len(name.encode("utf-8")) + len(data) for name, data in headers)
+    return (len(key) if key is not None else 0) + len(value) + own
+
+
 def dead_letter_headers(
     record: RawRecord, failure: Failure, *, group: str, worker_id: str
 ) -> list[tuple[str, bytes]]:
     """The record's own headers (minus ours and trace context) plus the DLQ context."""
-    context = DeadLetter(
+    context = _context(record, failure, group=group, worker_id=worker_id)
+    return _kept_headers(record) + context.to_headers()
+
+
+def _kept_headers(record: RawRecord) -> list[tuple[str, bytes]]:
+    return [(k, v) for k, v in record.headers if not k.startswith(HEADER_PREFIX) and k not in _DROP]
+
+
+def _context(record: RawRecord, failure: Failure, *, group: str, worker_id: str) -> DeadLetter:
+    return DeadLetter(
         original_topic=record.topic,
         original_partition=record.partition,
         original_offset=record.offset,
@@ -58,5 +129,3 @@ def dead_letter_headers(
         replay_count=replay_count(record.headers),
         replayed_from=_header(record.headers, REPLAY_FROM_HEADER),
     )
-    kept = [(k, v) for k, v in record.headers if not k.startswith(HEADER_PREFIX) and k not in _DROP]
-    return kept + context.to_headers()

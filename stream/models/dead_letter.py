@@ -36,6 +36,9 @@ _HEADERS = {
     "worker_id": "worker.id",
     "replay_count": "replay.count",
     "replayed_from": "replay.from",
+    "original_truncated": "original.truncated",
+    "original_size": "original.size",
+    "original_sha256": "original.sha256",
 }
 
 
@@ -63,6 +66,17 @@ class DeadLetter(BaseModel):
     replay_count: int = 0
     replayed_from: str | None = Field(
         None, description="topic/partition/offset of the DLQ record this document was replayed from"
+    )
+    original_truncated: str | None = Field(
+        None,
+        description="only when the original did not fit in a DLQ record: what was cut, "
+        "comma-separated from value, headers (the original's own, dropped), key",
+    )
+    original_size: int | None = Field(
+        None, description="only with original_truncated: the original value's size in bytes"
+    )
+    original_sha256: str | None = Field(
+        None, description="only with original_truncated: hex SHA-256 of the original value"
     )
 
     def to_headers(self) -> list[tuple[str, bytes]]:

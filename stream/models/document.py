@@ -29,7 +29,7 @@ class Document(BaseModel):
 class BadInput(Exception):
     """Input bytes that can never become a Document. ``error_class`` is a DLQ header value."""
 
-    error_class: str  # invalid_utf8 | invalid_json | schema | too_large | empty
+    error_class: str  # invalid_utf8 | invalid_json | too_deep | schema | too_large | empty
     message: str
 
     def __str__(self) -> str:
@@ -44,10 +44,7 @@ def decode_document(raw: bytes | None, *, max_text_bytes: int) -> Document:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadInput("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
-    try:
-        data = json.loads(decoded)
-    except json.JSONDecodeError as exc:
-        raise BadInput("invalid_json", f"not JSON: {exc.msg} at char {exc.pos}") from None
+    data = _parse_json(decoded)
     if not isinstance(data, dict):
         raise BadInput("schema", f"expected a JSON object, got {type(data).__name__}")
     text = data.get("text")
@@ -66,10 +63,29 @@ def decode_document(raw: bytes | None, *, max_text_bytes: int) -> Document:
         raise BadInput("schema", _schema_message(exc)) from None
 
 
+def _parse_json(decoded: str) -> Any:
+    """JSON text -> Python value; every way the parser can fail is bad input, not a crash."""
+    try:
+        return json.loads(decoded)
+    except json.JSONDecodeError as exc:
+        raise BadInput("invalid_json", f"not JSON: {exc.msg} at char {exc.pos}") from None
+    except RecursionError:
+        raise BadInput("too_deep", "JSON nested too deeply to decode") from None
+    except ValueError:  # an integer literal over Python's 4300-digit conversion limit
+        raise BadInput("invalid_json", "a JSON number is too long to convert") from None
+
+
 def _schema_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
-        field = ".".join(str(p) for p in err["loc"]) or "document"
+        field = _field_name(err["loc"])
         hint = " (put extra fields under metadata)" if err["type"] == "extra_forbidden" else ""
         parts.append(f"{field}: {err['msg']}{hint}")
     return "; ".join(parts)
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    # Only our own field names are shown: an unknown key is document content.
+    if not loc:
+        return "document"
+    return str(loc[0]) if loc[0] in Document.model_fields else "an unknown field"
