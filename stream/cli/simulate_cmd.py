@@ -36,6 +36,13 @@ def _limit(value: int | None) -> int | None:
 @click.option("--out-min", default=20, show_default=True, help="Fewest output tokens.")
 @click.option("--out-max", default=200, show_default=True, help="Most output tokens.")
 @click.option("--error-rate", default=0.0, show_default=True, help="Share of random 500s.")
+@click.option(
+    "--bucket-s",
+    default=60.0,
+    show_default=True,
+    help="Seconds of allowance a rate-limit bucket holds (1 = a per-minute limit enforced "
+    "per second).",
+)
 @click.option("--schedule", default="", help='Limit changes, e.g. "0:3000,30:1200,60:3000".')
 @click.option("--seed", default=0, show_default=True, help="Seeds jitter/errors/fault rates.")
 def simulate(
@@ -51,6 +58,7 @@ def simulate(
     out_min: int,
     out_max: int,
     error_rate: float,
+    bucket_s: float,
     schedule: str,
     seed: int,
 ) -> None:
@@ -69,6 +77,7 @@ def simulate(
             out_min=out_min,
             out_max=out_max,
             error_rate=error_rate,
+            bucket_s=bucket_s,
             seed=seed,
             schedule=parse_schedule(schedule),
         )

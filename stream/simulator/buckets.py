@@ -1,8 +1,12 @@
 """Rate limits as the Messages API enforces them: continuously refilled token buckets.
 
 One bucket each for requests (RPM), input tokens (ITPM) and output tokens (OTPM). A
-bucket holds at most its per-minute limit and refills at limit/60 per second, so a
-burst of a full minute's allowance is possible and then the steady rate applies. As on
+bucket refills at limit/60 per second and by default holds at most its per-minute limit,
+so a burst of a full minute's allowance is possible and then the steady rate applies.
+The real API may enforce a per-minute limit over shorter intervals (60 RPM as one
+request per second), so ``bucket_s`` sets how many seconds of allowance a bucket holds
+(``bucket_s=1``: a 3000 RPM bucket holds 50 requests). Headers always advertise the
+per-minute limit; ``remaining`` and ``reset`` follow the (smaller) bucket. As on
 the real API, output tokens are *reserved* at ``max_tokens`` when a request starts and
 corrected to the actual output when it ends (``settle``), so a large ``max_tokens``
 throttles early. Time comes from an injected ``now()`` so tests check refill exactly.
@@ -21,14 +25,19 @@ Clock = Callable[[], float]
 
 
 class TokenBucket:
-    """A bucket of ``per_minute`` capacity refilled at ``per_minute / 60`` per second."""
+    """A bucket refilled at ``per_minute / 60`` per second, holding ``bucket_s`` seconds
+    of that (a whole minute by default)."""
 
-    __slots__ = ("_now", "capacity", "level", "rate", "updated")
+    __slots__ = ("_now", "bucket_s", "capacity", "level", "per_minute", "rate", "updated")
 
-    def __init__(self, per_minute: float, now: Clock) -> None:
+    def __init__(self, per_minute: float, now: Clock, bucket_s: float = 60.0) -> None:
+        if not 0 < bucket_s <= 60:
+            raise ValueError(f"bucket_s must be within (0, 60], got {bucket_s}")
         self._now = now
-        self.capacity = float(per_minute)
-        self.rate = self.capacity / 60.0
+        self.bucket_s = bucket_s
+        self.per_minute = float(per_minute)
+        self.rate = self.per_minute / 60.0
+        self.capacity = max(1.0, self.per_minute * bucket_s / 60.0)
         self.level = self.capacity
         self.updated = now()
 
@@ -74,8 +83,9 @@ class TokenBucket:
     def set_limit(self, per_minute: float) -> None:
         """Change the limit live: the rate follows, the level is clipped to the new cap."""
         self._refill()
-        self.capacity = float(per_minute)
-        self.rate = self.capacity / 60.0
+        self.per_minute = float(per_minute)
+        self.rate = self.per_minute / 60.0
+        self.capacity = max(1.0, self.per_minute * self.bucket_s / 60.0)
         self.level = min(self.level, self.capacity)
 
 
@@ -113,9 +123,11 @@ class RateLimiter:
         otpm: int | None,
         now: Clock = time.monotonic,
         wall: Clock = time.time,
+        bucket_s: float = 60.0,
     ) -> None:
         self._now = now
         self._wall = wall
+        self._bucket_s = bucket_s
         self.buckets: dict[str, TokenBucket | None] = {}
         self.set_limits(rpm=rpm, itpm=itpm, otpm=otpm)
 
@@ -127,7 +139,7 @@ class RateLimiter:
             if value is None:
                 self.buckets[name] = None
             elif bucket is None:
-                self.buckets[name] = TokenBucket(value, self._now)
+                self.buckets[name] = TokenBucket(value, self._now, self._bucket_s)
             else:
                 bucket.set_limit(value)
 
@@ -149,7 +161,7 @@ class RateLimiter:
                 bucket.refill(t)
                 missing = bucket.need(amount) - bucket.level
                 if missing > 0 and missing / bucket.rate > worst.retry_after_s:
-                    worst = Admission(missing / bucket.rate, _UNITS[name], int(bucket.capacity))
+                    worst = Admission(missing / bucket.rate, _UNITS[name], int(bucket.per_minute))
         if not worst.admitted:
             return worst
         for name, amount in wants:
@@ -171,7 +183,7 @@ class RateLimiter:
         out: dict[str, int | None] = {}
         for key, name in names.items():
             bucket = self.buckets[name]
-            out[key] = None if bucket is None else int(bucket.capacity)
+            out[key] = None if bucket is None else int(bucket.per_minute)
         return out
 
     def headers(self) -> str:
@@ -205,7 +217,7 @@ def _header_block(name: str, bucket: TokenBucket, wall: float) -> str:
     reset = _rfc3339(math.ceil(wall + (bucket.capacity - level) / bucket.rate))
     prefix = f"anthropic-ratelimit-{name}-"
     return (
-        f"{prefix}limit: {int(bucket.capacity)}\r\n"
+        f"{prefix}limit: {int(bucket.per_minute)}\r\n"
         f"{prefix}remaining: {remaining}\r\n"
         f"{prefix}reset: {reset}\r\n"
     )

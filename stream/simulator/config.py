@@ -151,6 +151,7 @@ class SimulatorConfig:
     out_min: int = 20
     out_max: int = 200
     error_rate: float = 0.0
+    bucket_s: float = 60.0  # seconds of allowance a rate-limit bucket holds (1 = per second)
     seed: int = 0
     schedule: tuple[ScheduleStep, ...] = field(default=())
 
@@ -159,6 +160,8 @@ class SimulatorConfig:
             check_tunable(name, getattr(self, name))
         if not 1 <= self.out_min <= self.out_max:
             raise ValueError(f"need 1 <= out_min <= out_max (got {self.out_min}, {self.out_max})")
+        if not 0 < self.bucket_s <= 60:
+            raise ValueError(f"bucket_s must be within (0, 60], got {self.bucket_s}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be within 0..65535, got {self.port}")
         for step in self.schedule:

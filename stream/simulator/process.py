@@ -44,6 +44,7 @@ def config_args(config: SimulatorConfig) -> list[str]:
         "--out-min", str(config.out_min),
         "--out-max", str(config.out_max),
         "--error-rate", repr(config.error_rate),
+        "--bucket-s", repr(config.bucket_s),
         "--seed", str(config.seed),
     ]  # fmt: skip
     if config.schedule:

@@ -32,7 +32,9 @@ class SimState:
         self.config = config
         self.now = now
         self.tunables: dict[str, Any] = {name: getattr(config, name) for name in TUNABLES}
-        self.limiter = RateLimiter(config.rpm, config.itpm, config.otpm, now, wall)
+        self.limiter = RateLimiter(
+            config.rpm, config.itpm, config.otpm, now, wall, bucket_s=config.bucket_s
+        )
         self.rng = random.Random(config.seed)
         self.faults = FaultBook(self.rng)
         self.started = now()

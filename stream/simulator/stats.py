@@ -40,6 +40,7 @@ class Stats:
         self.stream_errors = 0
         self.output_tokens = 0
         self.highest_inflight = 0
+        self.first_request_s: float | None = None  # after ``started``, to the microsecond
         self._seconds: dict[int, list[int]] = {}
         self._second = -1
         self._row: list[int] = []
@@ -56,6 +57,8 @@ class Stats:
     def arrived(self, now: float) -> None:
         """A Messages request arrived."""
         self.requests += 1
+        if self.first_request_s is None:
+            self.first_request_s = now - self.started
         self._at(now)[_REQUESTS] += 1
 
     def answered(self, now: float, status: int, output_tokens: int = 0) -> None:
@@ -109,5 +112,6 @@ class Stats:
             "stream_errors": self.stream_errors,
             "output_tokens": self.output_tokens,
             "highest_concurrency": self.highest_inflight,
+            "first_request_s": self.first_request_s,
             "timeline": timeline,
         }

@@ -159,3 +159,30 @@ def test_limiter_set_limits_adds_and_removes_buckets_live() -> None:
     assert limiter.limits() == {"rpm": None, "itpm": 100, "otpm": None}
     assert limiter.admit(100, 1).admitted
     assert not limiter.admit(1, 1).admitted
+
+
+def test_one_second_bucket_holds_a_second_of_a_per_minute_limit() -> None:
+    """bucket_s=1: a 3000/min limit admits 50 at once, then 50 per second, and the
+    headers still advertise 3000 with the small bucket's remaining and reset."""
+    clock = ManualClock()
+    limiter = RateLimiter(3000, None, None, now=clock, wall=lambda: 1_000_000.0, bucket_s=1.0)
+    admitted = sum(limiter.admit(10, 10).admitted for _ in range(60))
+    assert admitted == 50
+    refused = limiter.admit(10, 10)
+    assert refused.limit == 3000 and 0 < refused.retry_after_s <= 0.02
+    clock.advance(0.5)
+    assert sum(limiter.admit(10, 10).admitted for _ in range(40)) == 25
+    headers = limiter.headers()
+    assert "anthropic-ratelimit-requests-limit: 3000\r\n" in headers
+    assert "anthropic-ratelimit-requests-remaining: 0\r\n" in headers
+    assert limiter.limits()["rpm"] == 3000
+
+
+def test_bucket_set_limit_keeps_its_interval() -> None:
+    """A live limit change keeps a one-second bucket one second deep."""
+    clock = ManualClock()
+    bucket = TokenBucket(3000, clock, bucket_s=1.0)
+    bucket.set_limit(1200)
+    assert bucket.capacity == 20 and bucket.rate == 20
+    clock.advance(10)
+    assert bucket.available() == 20

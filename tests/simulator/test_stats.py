@@ -29,6 +29,8 @@ async def test_stats_count_statuses_and_build_a_per_second_timeline(
     """Totals per status, and a timeline row per second (empty seconds filled with zeros)."""
     clock = ManualClock()
     server = await simulator_factory(now=clock)
+    assert server.stats()["first_request_s"] is None
+    clock.advance(0.25)
     async with sdk(server.base_url) as client:
         ok = await client.messages.create(**ask("first"))
         clock.advance(2.5)
@@ -41,6 +43,7 @@ async def test_stats_count_statuses_and_build_a_per_second_timeline(
     assert statuses == [529, 429, 500, 404]
     stats = server.stats()
     assert stats["requests_total"] == 5
+    assert stats["first_request_s"] == 0.25  # the job benchmark's time to first call
     assert stats["status_counts"] == {"200": 1, "404": 1, "429": 1, "500": 1, "529": 1}
     assert stats["output_tokens"] == ok.usage.output_tokens
     rows = {row["t"]: row for row in stats["timeline"]}
