@@ -149,6 +149,11 @@ class Processor:
             self._pause_reasons.discard(reason)
 
     @property
+    def assigned(self) -> int:
+        """Partitions this worker holds now (benchmarks wait for a settled group)."""
+        return len(self._source.assignment())
+
+    @property
     def pause_reasons(self) -> frozenset[str]:
         return frozenset(self._pause_reasons)
 

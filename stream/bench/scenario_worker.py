@@ -6,7 +6,7 @@ reads the complete Settings as JSON on stdin (secrets never go on a command line
 the real ``run_worker`` (the SDK client against ``claude.base_url``), and meanwhile
 samples what the controller does every ``--interval`` seconds into a JSON-lines file:
 
-``{"ts": epoch s, "dispatched", "processed", "results", "dead", "limit", "inflight",
+``{"ts": epoch s, "dispatched", "processed", "results", "dead", "assigned", "limit", "inflight",
 "waiting", "requests_budget", "outcomes": {attempt outcome: count}}`` (``requests_budget``
 is the pacer's local view of the server's request bucket, None until a header showed it)
 
@@ -132,6 +132,7 @@ class ControllerSampler:
             "processed": stats.processed,
             "results": stats.results,
             "dead": sum(stats.dead_lettered.values()),
+            "assigned": processor.assigned,
             "limit": None,
             "inflight": None,
             "waiting": None,

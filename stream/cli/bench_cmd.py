@@ -18,6 +18,7 @@ _SCENARIOS = {
     "overload": "stream.bench.scenarios:overload",
     "flaky": "stream.bench.scenarios:flaky",
     "multi-worker": "stream.bench.scenarios:multi_worker",
+    "job": "stream.bench.job_cmd:command",
 }
 
 

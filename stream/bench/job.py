@@ -1,0 +1,375 @@
+"""``docstream bench job SCENARIO``: the makespan of a whole job at the provider's limit.
+
+A user runs *jobs*: a burst of documents lands on the topic and they wait for the last
+result. So this benchmark measures what the steady-state scenarios leave out (their
+window starts after a 10 s warm-up): the ramp, the tail and Kafka's own share.
+
+1. The simulator runs in its own process with the scenario's limits and a request bucket
+   of ``--bucket-s`` seconds (1 = a per-minute limit enforced per second; 60 = the whole
+   minute), and the worker(s) start in their own processes (``scenario_worker``) on fresh
+   topics. The benchmark waits until the group has settled (every partition assigned
+   and no change for 2 s), so the job starts at a worker already assigned.
+2. A separate reader (in this process, no group) tails the results and DLQ topics. The
+   simulator is reset (fresh stats, full buckets) and then ``t0`` = the first publish:
+   N documents go out at once.
+3. The makespan ends when the reader has seen a result or DLQ record for every published
+   offset. For ``shift`` the rpm drops to 1200 at 1/3 and returns at 2/3 of the ideal
+   makespan, counted from ``t0``.
+4. Then the workers get SIGTERM, both topics are read back and joined to the published
+   offsets (lost / duplicated / unprocessed, as in the scenario books).
+
+Ideal: ``job_ideal`` (the server's buckets admit N requests, starting full, plus one mean
+latency; under the server's and the client's concurrency caps). Also printed: 429s and
+529s over all requests the simulator saw, the time from ``t0`` to the first call that
+reached the server, and per second the requests sent, admitted (not answered 429/529)
+and the ideal's admissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stream.bench.job_ideal import IdealJob, ideal_job
+from stream.bench.overhead import make_documents, settings_payload
+from stream.bench.scenario_books import Coord, ScenarioAccounting, account_outputs
+from stream.bench.scenario_runner import Scenario, Variant, variant_settings
+from stream.config import Settings
+from stream.errors import DocstreamError
+from stream.kafka.admin import ensure_topics
+from stream.kafka.producer import KafkaSink, OutRecord
+from stream.kafka.reader import read_topic
+from stream.models import HEADER_PREFIX
+from stream.simulator import SimulatorConfig, SimulatorProcess
+
+__all__ = ["JobFigures", "JobSpec", "job_ideal", "rpm_steps", "run_job"]
+
+_SETTLE_S = 2.0  # no assignment change for this long = the group has settled
+_JOIN_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    scenario: Scenario
+    documents: int
+    workers: int
+    bucket_s: float
+    algorithm: str = "aimd"
+    timeout_s: float = 600.0
+
+
+@dataclass(slots=True)
+class JobFigures:
+    scenario: str
+    algorithm: str
+    workers: int
+    documents: int
+    bucket_s: float
+    makespan_s: float
+    ideal_s: float
+    ratio: float
+    first_call_s: float | None  # t0 -> the first request the simulator saw
+    publish_s: float  # t0 -> every document acknowledged by the broker
+    requests: int
+    r429: int
+    r529: int
+    r5xx: int
+    pct_429: float
+    pct_529: float
+    accounting: ScenarioAccounting
+    worker_cpu_s: list[float] = field(default_factory=list)
+    timeline: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return self.accounting.lost
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rpm_steps(scenario: Scenario, nominal_s: float) -> tuple[tuple[float, int], ...] | None:
+    """The job's rpm over time from ``t0``; ``shift`` changes at its fractions of the
+    nominal (unchanged) ideal makespan."""
+    if scenario.rpm is None:
+        return None
+    steps = [(0.0, scenario.rpm)]
+    steps += [(fraction * nominal_s, rpm) for fraction, rpm in scenario.changes]
+    return tuple(steps)
+
+
+def job_ideal(spec: JobSpec, client_cap: int) -> tuple[IdealJob, tuple[tuple[float, int], ...]]:
+    """The ideal and the live rpm changes (seconds after t0, rpm) of ``spec``."""
+    scenario = spec.scenario
+    caps = [c for c in (scenario.max_concurrency, client_cap) if c is not None]
+    latency = scenario.mean_latency_s(scenario.sim_config())
+
+    def ideal(steps: tuple[tuple[float, int], ...] | None) -> IdealJob:
+        return ideal_job(
+            spec.documents,
+            rpm_steps=steps,
+            bucket_s=spec.bucket_s,
+            cap=min(caps),
+            latency_s=latency,
+            error_rate=scenario.error_rate,
+        )
+
+    nominal = ideal(rpm_steps(replace_changes(scenario), 0.0))
+    steps = rpm_steps(scenario, nominal.makespan_s)
+    return ideal(steps), tuple((at, rpm) for at, rpm in (steps or ())[1:])
+
+
+def replace_changes(scenario: Scenario) -> Scenario:
+    return Scenario(
+        scenario.name,
+        scenario.title,
+        scenario.rpm,
+        scenario.max_concurrency,
+        scenario.latency_s,
+        scenario.per_token_latency_s,
+        scenario.error_rate,
+        scenario.workers,
+    )
+
+
+async def run_job(base: Settings, spec: JobSpec, out_dir: Path) -> JobFigures:
+    """One job, start to books (see the module docstring)."""
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    scenario = spec.scenario
+    ideal, changes = job_ideal(spec, base.limits.max_concurrency * spec.workers)
+    config = SimulatorConfig(
+        rpm=scenario.rpm,
+        max_concurrency=scenario.max_concurrency,
+        base_latency_s=scenario.latency_s,
+        per_token_latency_s=scenario.per_token_latency_s,
+        error_rate=scenario.error_rate,
+        bucket_s=spec.bucket_s,
+    )
+    with SimulatorProcess(config) as sim:
+        settings = variant_settings(base, scenario, Variant(spec.algorithm), sim.base_url)
+        await ensure_topics(settings.kafka)
+        paths = [out_dir / f"worker-{i}.jsonl" for i in range(spec.workers)]
+        procs = [await _start_worker(settings, path) for path in paths]
+        try:
+            await _wait_settled(paths, settings.kafka.topics.partitions)
+            seen: dict[Coord, float] = {}
+            async with _tail(settings, seen):
+                origin = await asyncio.to_thread(_reset, sim)
+                t0 = time.time()
+                coords = await _publish(settings, spec.documents)
+                published = time.time()
+                async with _drive(sim, t0, changes):
+                    await _until_seen(seen, coords, spec.timeout_s)
+            end = max(seen[c] for c in coords) if coords else t0
+        finally:
+            summaries = await _stop_workers(procs)
+        stats = await asyncio.to_thread(sim.stats)
+    books = await account_outputs(settings, coords)
+    figures = _figures(spec, ideal, stats, books, t0, origin, end, published)
+    figures.worker_cpu_s = [float(s.get("cpu_s", 0.0)) for s in summaries]
+    report = json.dumps(figures.as_json(), indent=2) + "\n"
+    await asyncio.to_thread((out_dir / "job.json").write_text, report)
+    return figures
+
+
+def _figures(
+    spec: JobSpec,
+    ideal: IdealJob,
+    stats: dict[str, Any],
+    books: ScenarioAccounting,
+    t0: float,
+    origin: float,
+    end: float,
+    published: float,
+) -> JobFigures:
+    rows = stats.get("timeline", [])
+    requests = int(stats.get("requests_total", 0))
+    r429, r529 = (sum(int(r[k]) for r in rows) for k in ("429", "529"))
+    first = stats.get("first_request_s")
+    offset = t0 - origin  # the simulator's second 0 starts this long before t0
+    timeline = [
+        {
+            "t": float(r["t"]) - offset,
+            "sent": float(r["requests"]),
+            "admitted": float(r["requests"] - r["429"] - r["529"]),
+            "ideal": ideal.admitted_per_s[i]
+            if 0 <= (i := int(r["t"])) < len(ideal.admitted_per_s)
+            else 0.0,
+            "429": float(r["429"]),
+            "529": float(r["529"]),
+        }
+        for r in rows
+    ]
+    makespan = end - t0
+    return JobFigures(
+        scenario=spec.scenario.name,
+        algorithm=spec.algorithm,
+        workers=spec.workers,
+        documents=spec.documents,
+        bucket_s=spec.bucket_s,
+        makespan_s=makespan,
+        ideal_s=ideal.makespan_s,
+        ratio=ideal.makespan_s / makespan if makespan > 0 else 0.0,
+        first_call_s=None if first is None else origin + float(first) - t0,
+        publish_s=published - t0,
+        requests=requests,
+        r429=r429,
+        r529=r529,
+        r5xx=sum(int(r["5xx"]) for r in rows),
+        pct_429=100.0 * r429 / requests if requests else 0.0,
+        pct_529=100.0 * r529 / requests if requests else 0.0,
+        accounting=books,
+        timeline=timeline,
+    )
+
+
+async def _start_worker(settings: Settings, samples: Path) -> asyncio.subprocess.Process:
+    args = [sys.executable, "-m", "stream.bench.scenario_worker"]
+    args += ["--duration", "1e9", "--samples", str(samples)]  # stopped by SIGTERM
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(settings_payload(settings)).encode("utf-8"))
+    await proc.stdin.drain()
+    proc.stdin.close()
+    return proc
+
+
+async def _stop_workers(procs: list[asyncio.subprocess.Process]) -> list[dict[str, Any]]:
+    """SIGTERM (drain, commit, exit) each worker; returns their summaries."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+    summaries = []
+    for proc in procs:
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), 60.0)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            continue
+        lines = out.decode("utf-8", errors="replace").strip().splitlines()
+        with contextlib.suppress(ValueError, IndexError):
+            summaries.append(json.loads(lines[-1]))
+    return summaries
+
+
+async def _wait_settled(paths: list[Path], partitions: int) -> None:
+    """Until every partition is assigned, each worker holds one (if it can), and nothing
+    changed for ``_SETTLE_S``."""
+    deadline = time.monotonic() + _JOIN_TIMEOUT_S
+    last: tuple[int, ...] | None = None
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        now = tuple(_last_assigned(p) for p in paths)
+        if now != last:
+            last, since = now, time.monotonic()
+            continue
+        settled = sum(now) == partitions and all(n > 0 for n in now[:partitions])
+        if settled and time.monotonic() - since >= _SETTLE_S:
+            return
+    raise DocstreamError(f"the workers did not settle on {partitions} partitions in time")
+
+
+def _last_assigned(path: Path) -> int:
+    if not path.exists():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in reversed(lines):
+        with contextlib.suppress(ValueError, KeyError):
+            return int(json.loads(line)["assigned"])
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _tail(settings: Settings, seen: dict[Coord, float]) -> Any:
+    """Tail the results and DLQ topics into ``seen`` (offset -> first seen, epoch s)."""
+    kafka = settings.kafka
+    ready = [asyncio.Event(), asyncio.Event()]
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(_follow(settings, kafka.topics.results, seen, ready[0], _of_result)),
+            group.create_task(_follow(settings, kafka.topics.dlq, seen, ready[1], _of_dead)),
+        ]
+        await asyncio.gather(*(e.wait() for e in ready))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+async def _follow(
+    settings: Settings, topic: str, seen: dict[Coord, float], ready: asyncio.Event, key: Any
+) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        async for record in read_topic(
+            settings.kafka, topic, follow=True, poll_timeout_s=0.05, on_ready=ready.set
+        ):
+            seen.setdefault(key(record), time.time())
+
+
+def _of_result(record: Any) -> Coord:
+    source = json.loads(record.value or b"{}")["source"]
+    return int(source["partition"]), int(source["offset"])
+
+
+def _of_dead(record: Any) -> Coord:
+    headers = {k: v.decode("utf-8", errors="replace") for k, v in record.headers}
+    return (
+        int(headers.get(HEADER_PREFIX + "original.partition", "-1")),
+        int(headers.get(HEADER_PREFIX + "original.offset", "-1")),
+    )
+
+
+async def _publish(settings: Settings, count: int) -> set[Coord]:
+    records = (OutRecord(r.value, r.key, []) for r in make_documents(count))
+    async with KafkaSink(settings.kafka) as sink:
+        futures = await sink.send_many(settings.kafka.topics.input, records)
+        batches = await asyncio.gather(*futures)
+    return {
+        (b.partition, o) for b in batches for o in range(b.base_offset, b.base_offset + b.count)
+    }
+
+
+async def _until_seen(seen: dict[Coord, float], coords: set[Coord], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not coords.issubset(seen.keys()):
+        if time.monotonic() > deadline:
+            missing = len(coords - seen.keys())
+            raise DocstreamError(f"job not finished after {timeout_s:g} s ({missing} missing)")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def _drive(sim: SimulatorProcess, t0: float, changes: tuple[tuple[float, int], ...]) -> Any:
+    """Apply the live rpm changes at their times after t0 while the job runs."""
+
+    async def apply() -> None:
+        for at, rpm in changes:
+            await asyncio.sleep(max(0.0, t0 + at - time.time()))
+            await asyncio.to_thread(sim.configure, rpm=rpm)
+
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(apply())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+
+def _reset(sim: SimulatorProcess) -> float:
+    """Fresh stats and full buckets; returns the timeline's t = 0 (epoch)."""
+    before = time.time()
+    sim.reset()
+    return (before + time.time()) / 2

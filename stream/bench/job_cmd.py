@@ -1,0 +1,145 @@
+"""The ``docstream bench job`` command and its text report (the run is in ``job``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stream.bench.job import JobFigures, JobSpec, run_job
+from stream.bench.scenarios import SCENARIOS
+from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.embedded import EmbeddedBroker
+from stream.errors import DocstreamError
+
+__all__ = ["command", "format_job"]
+
+# design.md section 8 / issue 11: makespan ratio targets per scenario
+TARGET_RATIO = {"overload": 0.92}
+_DEFAULT_RATIO = 0.97
+_BAR_WIDTH = 40
+
+
+def format_job(f: JobFigures) -> str:
+    """The figures, the targets (PASS/MISS) and a per-second chart."""
+    target = TARGET_RATIO.get(f.scenario, _DEFAULT_RATIO)
+    books = f.accounting
+    first = "-" if f.first_call_s is None else f"{f.first_call_s:.3f} s"
+    lines = [
+        f"job {f.scenario}: {f.documents} documents, {f.workers} worker(s), {f.algorithm}, "
+        f"bucket {f.bucket_s:g} s",
+        f"  makespan {f.makespan_s:.2f} s, ideal {f.ideal_s:.2f} s, ratio {f.ratio:.3f} "
+        f"(target >= {target:g}: {_verdict(f.ratio >= target)})",
+        f"  first call {first} after the first publish; publish took {f.publish_s:.3f} s",
+        f"  requests {f.requests}: 429s {f.r429} ({f.pct_429:.2f} %, target <= 1 %: "
+        f"{_verdict(f.pct_429 <= 1.0)}), 529s {f.r529} ({f.pct_529:.2f} %, target <= 2 %: "
+        f"{_verdict(f.pct_529 <= 2.0)}), other 5xx {f.r5xx}",
+        f"  books: results {books.results}, DLQ {books.dead_letters}, lost {books.lost}, "
+        f"duplicated {books.duplicated}, unprocessed {books.unprocessed}; "
+        f"by worker {dict(sorted(books.by_worker.items()))}",
+        f"  worker CPU {', '.join(f'{c:.2f}' for c in f.worker_cpu_s)} s "
+        f"({_per_doc(f):.1f} ms per document, start-up included)",
+        "  per second (t from the first publish): sent / admitted / ideal admitted, 429, 529",
+    ]
+    peak = max([1.0, *(max(r["sent"], r["ideal"]) for r in f.timeline)])
+    for row in f.timeline:
+        bar = "#" * round(_BAR_WIDTH * row["admitted"] / peak)
+        lines.append(
+            f"  {row['t']:6.1f} {row['sent']:5.0f} {row['admitted']:5.0f} {row['ideal']:6.1f}"
+            f" {row['429']:4.0f} {row['529']:4.0f} {bar}"
+        )
+    return "\n".join(lines)
+
+
+def _per_doc(f: JobFigures) -> float:
+    return 1000.0 * sum(f.worker_cpu_s) / f.documents if f.documents else 0.0
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+@click.command("job")
+@click.argument("scenario", type=click.Choice(sorted(SCENARIOS)))
+@click.option("--documents", type=click.IntRange(min=1), help="Job size (default 500; tight 200).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes (default: scenario's)."
+)
+@click.option(
+    "--bucket-s",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 60, min_open=True),
+    help="Seconds of allowance the server's rate-limit bucket holds (60 = a minute).",
+)
+@click.option(
+    "--algorithm",
+    type=click.Choice(["aimd", "token_latency"]),
+    default="aimd",
+    show_default=True,
+)
+@click.option("--partitions", default=6, show_default=True, type=click.IntRange(min=1))
+@click.option("--bootstrap", default=None, help="Use this Kafka cluster, not the embedded.")
+@click.option(
+    "--out",
+    "out_dir",
+    default=Path("bench-out"),
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@pass_state
+def command(
+    state: CliState,
+    scenario: str,
+    documents: int | None,
+    workers: int | None,
+    bucket_s: float,
+    algorithm: str,
+    partitions: int,
+    bootstrap: str | None,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
+    """Makespan of one job: N documents at once to an assigned worker, to the last result."""
+    chosen = SCENARIOS[scenario]
+    spec = JobSpec(
+        scenario=chosen,
+        documents=documents or (200 if scenario == "tight" else 500),
+        workers=workers or chosen.workers,
+        bucket_s=bucket_s,
+        algorithm=algorithm,
+    )
+    broker = EmbeddedBroker() if bootstrap is None else None
+    try:
+        address = broker.start() if broker is not None else str(bootstrap)
+        base = build_settings(state, _overrides(address, broker is not None, partitions))
+        out = out_dir / f"job-{scenario}-{spec.workers}w-{spec.bucket_s:g}s"
+        figures = asyncio.run(run_job(base, spec, out))
+    except DocstreamError as exc:
+        fail(str(exc), code=1)
+    finally:
+        if broker is not None:
+            broker.stop()
+    click.echo(json.dumps(figures.as_json(), indent=2) if as_json else format_job(figures))
+    if figures.lost:
+        raise SystemExit(1)
+
+
+def _overrides(bootstrap: str, embedded: bool, partitions: int) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "kafka.bootstrap_servers": bootstrap,
+        "kafka.topics.partitions": partitions,
+    }
+    if embedded:  # Tansu's group join waits half the session timeout
+        values.update(
+            {
+                "kafka.profile": "embedded",
+                "kafka.session_timeout_ms": 2000,
+                "kafka.heartbeat_interval_ms": 500,
+            }
+        )
+    return values

@@ -1,0 +1,38 @@
+"""Smoke test of ``docstream bench job``: a real toy-size job, accounting only.
+
+Real end to end (embedded broker, simulator and worker in their own processes); only
+the books and the arithmetic of the figures are asserted, never a duration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream.bench.job import JobSpec, run_job
+from stream.bench.job_cmd import format_job
+from stream.bench.scenarios import SCENARIOS
+from tests.fixtures.broker import SettingsFactory
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def test_job_run_reads_back_every_document_and_counts_what_the_server_saw(
+    settings_factory: SettingsFactory, tmp_path: Path
+) -> None:
+    """30 documents at 3000 RPM with a one-second bucket: every offset has one output,
+    the makespan ratio is ideal / makespan, and the per-second chart adds up to the
+    requests the simulator counted."""
+    spec = JobSpec(SCENARIOS["steady"], documents=30, workers=1, bucket_s=1.0)
+    fig = await run_job(settings_factory(), spec, tmp_path)
+    books = fig.accounting
+    assert (books.inputs, books.results, books.lost, books.duplicated) == (30, 30, 0, 0)
+    assert books.unprocessed == 0 and sum(books.by_worker.values()) == 30
+    assert fig.ideal_s == pytest.approx(1.0, abs=0.02)  # 30 fit in the full bucket
+    assert fig.ratio == pytest.approx(fig.ideal_s / fig.makespan_s)
+    assert fig.requests >= 30 and fig.requests == sum(r["sent"] for r in fig.timeline)
+    assert sum(r["admitted"] for r in fig.timeline) == fig.requests - fig.r429 - fig.r529
+    assert fig.first_call_s is not None and 0 <= fig.first_call_s <= fig.makespan_s
+    assert (tmp_path / "job.json").exists()
+    assert "makespan" in format_job(fig)
