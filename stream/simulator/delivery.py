@@ -14,6 +14,7 @@ import asyncio
 import math
 
 from stream.simulator import wire
+from stream.simulator.cache import InputUsage
 from stream.simulator.http import Exchange
 from stream.simulator.state import SimState
 from stream.simulator.text import Completion
@@ -26,7 +27,7 @@ _MAX_DELTAS = 64
 
 def plan_message(
     model_json: str,
-    input_tokens: int,
+    tokens_in: InputUsage,
     completion: Completion,
     message_id: str,
     headers: str,
@@ -39,7 +40,7 @@ def plan_message(
         model_json,
         completion.text,
         completion.stop_reason,
-        input_tokens,
+        tokens_in,
         completion.output_tokens,
     )
     return [(latency, wire.head(200, headers, wire.JSON, len(body), keep_alive) + body)]
@@ -47,7 +48,7 @@ def plan_message(
 
 def plan_stream(
     model_json: str,
-    input_tokens: int,
+    tokens_in: InputUsage,
     completion: Completion,
     message_id: str,
     headers: str,
@@ -59,7 +60,7 @@ def plan_stream(
     n = completion.output_tokens
     deltas = completion.chunks(max(4, math.ceil(n / _MAX_DELTAS)))
     opening, middle, closing = wire.sse_message_events(
-        message_id, model_json, deltas, completion.stop_reason, input_tokens, n
+        message_id, model_json, deltas, completion.stop_reason, tokens_in, n
     )
     gap = max(0.0, latency - first_byte) / max(1, len(middle))
     steps: list[Step] = [
@@ -72,7 +73,7 @@ def plan_stream(
 
 def plan_stream_error(
     model_json: str,
-    input_tokens: int,
+    tokens_in: InputUsage,
     message_id: str,
     request_id: str,
     headers: str,
@@ -80,7 +81,7 @@ def plan_stream_error(
     keep_alive: bool,
 ) -> list[Step]:
     """A 200 stream that starts, then reports ``overloaded_error`` and ends."""
-    start = wire.sse_message_start(message_id, model_json, input_tokens)
+    start = wire.sse_message_start(message_id, model_json, tokens_in)
     error = wire.sse_error("overloaded_error", "Overloaded", request_id)
     head = wire.head(200, headers, wire.SSE, None, keep_alive)
     return [(first_byte, head + wire.chunk(start) + wire.chunk(error) + wire.LAST_CHUNK)]

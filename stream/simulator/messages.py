@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from stream.simulator import wire
+from stream.simulator.cache import CachePlan
 from stream.simulator.delivery import Delivery, plan_message, plan_stream, plan_stream_error
 from stream.simulator.faults import ERROR_FAULTS, FaultError, UnknownFault, error_for
 from stream.simulator.http import Exchange
@@ -74,7 +75,8 @@ class MessagesEndpoint:
         cap = st.tunables["max_concurrency"]
         if cap is not None and st.inflight >= cap:
             return self._error(ex, request_id, FaultError(529, "overloaded_error", "Overloaded"))
-        admission = st.limiter.admit(req.prompt.input_tokens, req.max_tokens)
+        cached = st.cache.plan(req.model, req.prompt)
+        admission = st.limiter.admit(cached.usage.rate_limited_tokens, req.max_tokens)
         if not admission.admitted:
             message = (
                 f"This request would exceed your organization's rate limit of "
@@ -87,7 +89,7 @@ class MessagesEndpoint:
             st.limiter.settle(req.max_tokens, 0)
             error = FaultError(500, "api_error", "Internal server error")
             return self._error(ex, request_id, error)
-        self._answer(ex, req, fault, request_id, message_id, now)
+        self._answer(ex, req, fault, request_id, message_id, now, cached)
 
     def _answer(
         self,
@@ -97,6 +99,7 @@ class MessagesEndpoint:
         request_id: str,
         message_id: str,
         now: float,
+        cached: CachePlan,
     ) -> None:
         st = self.state
         completion = complete(
@@ -114,7 +117,8 @@ class MessagesEndpoint:
         base = st.tunables["base_latency_s"]
         nominal = base + st.tunables["per_token_latency_s"] * completion.output_tokens
         first_byte = latency * base / nominal if nominal > 0 else 0.0  # time to first token
-        model, tokens_in = req.model_json, req.prompt.input_tokens
+        st.cache.commit(cached, first_byte)
+        model, tokens_in = req.model_json, cached.usage
         output_tokens = completion.output_tokens
         if fault == "overloaded_stream":
             steps = plan_stream_error(

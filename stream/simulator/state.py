@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stream.simulator.buckets import RateLimiter
+from stream.simulator.cache import PromptCache
 from stream.simulator.config import TUNABLES, SimulatorConfig, check_tunable, tunable_name
 from stream.simulator.faults import FaultBook
 from stream.simulator.stats import Stats
@@ -35,6 +36,7 @@ class SimState:
         self.limiter = RateLimiter(
             config.rpm, config.itpm, config.otpm, now, wall, bucket_s=config.bucket_s
         )
+        self.cache = PromptCache(now)
         self.rng = random.Random(config.seed)
         self.faults = FaultBook(self.rng)
         self.started = now()
@@ -93,8 +95,10 @@ class SimState:
         return latency
 
     def reset(self) -> None:
-        """Fresh stats, forgotten ``*K`` counts, full buckets; limits and faults stay."""
+        """Fresh stats, forgotten ``*K`` counts, full buckets, an empty prompt cache;
+        limits and faults stay."""
         self.stats = Stats(self.now())
+        self.cache.clear()
         self.faults.reset_counts()
         self.limiter.refill_all()
 
@@ -102,6 +106,8 @@ class SimState:
         """Everything ``GET /stats`` reports."""
         out = self.stats.snapshot()
         out["inflight"] = self.inflight
+        out["cache_read_input_tokens"] = self.cache.reads
+        out["cache_creation_input_tokens"] = self.cache.writes
         out["uptime_s"] = round(self.now() - self.started, 3)
         out["limits"] = {**self.tunables, **self.limiter.limits()}
         out["fault"] = (

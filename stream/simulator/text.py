@@ -20,7 +20,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["MARK", "Completion", "Prompt", "PromptError", "complete", "read_prompt"]
+from stream.caching.rules import Ttl
+
+__all__ = [
+    "MARK",
+    "Breakpoint",
+    "Completion",
+    "Prompt",
+    "PromptError",
+    "complete",
+    "read_prompt",
+]
 
 MARK: Final = "[simulated] "
 _WORDS: Final = """
@@ -43,6 +53,20 @@ class PromptError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Breakpoint:
+    """A ``cache_control`` mark: the prompt up to the end of its block may be cached.
+
+    ``key`` digests the exact content before the mark (tools, system, then messages,
+    in that order, as the API builds its cache prefix); ``tokens`` is that prefix's
+    length with the same ``chars / 4`` count as ``input_tokens``.
+    """
+
+    tokens: int
+    ttl: Ttl
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Prompt:
     """The text of one request, its input token count and a 64-bit digest of it."""
 
@@ -50,10 +74,17 @@ class Prompt:
     texts: tuple[str, ...]
     input_tokens: int
     digest: int
+    breakpoints: tuple[Breakpoint, ...] = ()
 
     @property
     def wants_json(self) -> bool:
         return "JSON" in self.system
+
+
+_MAX_BREAKPOINTS: Final = 4
+_TTLS: Final = ("5m", "1h")
+# One segment of the prompt in cache-prefix order: (role, text, ttl or None).
+_Segment = tuple[str, str, Ttl | None]
 
 
 def read_prompt(body: Mapping[str, Any]) -> Prompt:
@@ -61,39 +92,72 @@ def read_prompt(body: Mapping[str, Any]) -> Prompt:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise PromptError("messages: Field required (a non-empty list)")
-    texts: list[str] = []
+    segments: list[_Segment] = []
+    tools = body.get("tools")
+    if tools:
+        segments.append(("tools", json.dumps(tools, separators=(",", ":")), None))
+    if body.get("system") is not None:
+        _collect(body["system"], segments, "system", "system")
+    system = "".join(text for role, text, _ in segments if role == "system")
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             raise PromptError(f"messages.{i}: needs role 'user' or 'assistant' and content")
-        _collect(message.get("content"), texts, f"messages.{i}.content")
-    system_parts: list[str] = []
-    if body.get("system") is not None:
-        _collect(body["system"], system_parts, "system")
-    system = "".join(system_parts)
-    chars = len(system) + sum(map(len, texts))
-    tools = body.get("tools")
-    if tools:
-        chars += len(json.dumps(tools, separators=(",", ":")))
+        _collect(message.get("content"), segments, f"messages.{i}.content", message["role"])
+    texts = tuple(text for role, text, _ in segments if role in ("user", "assistant"))
+    chars = sum(len(text) for _, text, _ in segments)
     material = "\x1e".join((system, *texts)).encode("utf-8", "surrogatepass")
     digest = int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big")
-    return Prompt(system, tuple(texts), math.ceil(chars / 4), digest)
+    return Prompt(system, texts, math.ceil(chars / 4), digest, _breakpoints(segments))
 
 
-def _collect(content: object, out: list[str], where: str) -> None:
+def _collect(content: object, out: list[_Segment], where: str, role: str) -> None:
     if isinstance(content, str):
-        out.append(content)
+        out.append((role, content, None))
         return
     if not isinstance(content, list):
         raise PromptError(f"{where}: Input should be a string or a list of content blocks")
     for block in content:
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
             raise PromptError(f"{where}: each content block needs a 'type'")
+        ttl = _ttl(block.get("cache_control"), where)
         if isinstance(block.get("text"), str):
-            out.append(block["text"])
+            out.append((role, block["text"], ttl))
         elif block["type"] == "tool_result" and block.get("content") is not None:
-            _collect(block["content"], out, where)
+            _collect(block["content"], out, where, role)
         elif block["type"] == "tool_use":
-            out.append(json.dumps(block.get("input", {}), separators=(",", ":")))
+            out.append((role, json.dumps(block.get("input", {}), separators=(",", ":")), ttl))
+
+
+def _ttl(control: object, where: str) -> Ttl | None:
+    if control is None:
+        return None
+    if not isinstance(control, dict) or control.get("type") != "ephemeral":
+        raise PromptError(f"{where}: cache_control: type must be 'ephemeral'")
+    ttl = control.get("ttl", "5m")
+    if ttl not in _TTLS:
+        raise PromptError(f"{where}: cache_control.ttl: Input should be '5m' or '1h'")
+    return "1h" if ttl == "1h" else "5m"
+
+
+def _breakpoints(segments: list[_Segment]) -> tuple[Breakpoint, ...]:
+    """The cache_control marks with the digest of everything up to each (none: free)."""
+    marked = sum(1 for _, _, ttl in segments if ttl is not None)
+    if not marked:
+        return ()
+    if marked > _MAX_BREAKPOINTS:
+        raise PromptError(
+            f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {marked}."
+        )
+    running = hashlib.blake2b(digest_size=16)
+    chars = 0
+    found: list[Breakpoint] = []
+    for role, text, ttl in segments:
+        running.update(role.encode() + b"\x1f" + text.encode("utf-8", "surrogatepass") + b"\x1e")
+        chars += len(text)
+        if ttl is not None:
+            found.append(Breakpoint(math.ceil(chars / 4), ttl, running.digest()))
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)

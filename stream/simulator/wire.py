@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from stream.simulator.cache import InputUsage
+
 __all__ = [
     "JSON",
     "LAST_CHUNK",
@@ -92,11 +94,14 @@ def error_body(
 _REFUSAL_DETAILS: Final = ',"stop_details":{"type":"refusal","category":null,"explanation":null}'
 
 
-def _usage(input_tokens: int, output_tokens: int) -> str:
+def _usage(tokens_in: InputUsage, output_tokens: int) -> str:
     return (
-        f'{{"input_tokens":{input_tokens},"cache_creation_input_tokens":0,'
-        f'"cache_read_input_tokens":0,"output_tokens":{output_tokens},'
-        f'"service_tier":"standard"}}'
+        f'{{"input_tokens":{tokens_in.input_tokens},'
+        f'"cache_creation_input_tokens":{tokens_in.cache_creation},'
+        f'"cache_read_input_tokens":{tokens_in.cache_read},'
+        f'"cache_creation":{{"ephemeral_5m_input_tokens":{tokens_in.write_5m},'
+        f'"ephemeral_1h_input_tokens":{tokens_in.write_1h}}},'
+        f'"output_tokens":{output_tokens},"service_tier":"standard"}}'
     )
 
 
@@ -105,7 +110,7 @@ def message_body(
     model_json: str,
     text: str,
     stop_reason: str,
-    input_tokens: int,
+    tokens_in: InputUsage,
     output_tokens: int,
 ) -> bytes:
     """The non-streaming Message object (``model_json`` is already JSON-encoded)."""
@@ -114,7 +119,7 @@ def message_body(
         f'{{"id":"{message_id}","type":"message","role":"assistant","model":{model_json},'
         f'"content":[{{"type":"text","text":{json.dumps(text)}}}],'
         f'"stop_reason":"{stop_reason}","stop_sequence":null{details},'
-        f'"usage":{_usage(input_tokens, output_tokens)}}}'
+        f'"usage":{_usage(tokens_in, output_tokens)}}}'
     ).encode()
 
 
@@ -122,13 +127,13 @@ def _event(name: str, data: str) -> bytes:
     return f"event: {name}\ndata: {data}\n\n".encode()
 
 
-def sse_message_start(message_id: str, model_json: str, input_tokens: int) -> bytes:
+def sse_message_start(message_id: str, model_json: str, tokens_in: InputUsage) -> bytes:
     """The first event of every stream."""
     return _event(
         "message_start",
         f'{{"type":"message_start","message":{{"id":"{message_id}","type":"message",'
         f'"role":"assistant","model":{model_json},"content":[],"stop_reason":null,'
-        f'"stop_sequence":null,"usage":{_usage(input_tokens, 1)}}}}}',
+        f'"stop_sequence":null,"usage":{_usage(tokens_in, 1)}}}}}',
     )
 
 
@@ -137,7 +142,7 @@ def sse_message_events(
     model_json: str,
     deltas: list[str],
     stop_reason: str,
-    input_tokens: int,
+    tokens_in: InputUsage,
     output_tokens: int,
 ) -> tuple[bytes, list[bytes], bytes]:
     """The events of a streamed answer: (opening, one per delta, closing).
@@ -146,7 +151,7 @@ def sse_message_events(
     + message_delta (stop_reason, usage.output_tokens) + message_stop.
     """
     opening = (
-        sse_message_start(message_id, model_json, input_tokens)
+        sse_message_start(message_id, model_json, tokens_in)
         + _event(
             "content_block_start",
             '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
