@@ -243,15 +243,23 @@ class Settings(BaseSettings):
         )
 
     def api_key(self) -> str | None:
-        """The Anthropic key: config/env field, then ANTHROPIC_API_KEY, then the key file."""
+        """The Anthropic key: config/env field, then ANTHROPIC_API_KEY, then the key file.
+
+        Raises ConfigError naming the key file (never its content) when it cannot be read.
+        """
         if self.claude.api_key is not None:
             return self.claude.api_key.get_secret_value()
         env_key = os.environ.get("ANTHROPIC_API_KEY")
         if env_key:
             return env_key
-        if self.claude.api_key_file is not None:
-            return self.claude.api_key_file.read_text(encoding="utf-8").strip() or None
-        return None
+        path = self.claude.api_key_file
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            problem = f"claude.api_key_file {path}: cannot read it ({exc.strerror})"
+            raise ConfigError(problem) from None
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, every secret replaced by a mask."""
@@ -292,6 +300,7 @@ def load_settings(
     config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Settings:
     """Build Settings from the layers; raise ConfigError with one line per bad field."""
+    _check_env_sections(os.environ)
     _FILE_VALUES["values"] = _read_yaml(config_file) if config_file is not None else {}
     try:
         return Settings(**_nest(overrides or {}))
@@ -299,6 +308,27 @@ def load_settings(
         raise ConfigError(_describe(exc)) from None
     finally:
         _FILE_VALUES.clear()
+
+
+# DOCSTREAM_* variables that are not settings fields.
+_NON_SETTINGS_ENV = frozenset({"DOCSTREAM_CONFIG"})
+
+
+def _check_env_sections(environ: Mapping[str, str]) -> None:
+    """A misspelt section (DOCSTREAM_LIMIT__MAX_CONCURRENCY) is an error, as a misspelt
+    field is: pydantic-settings only looks up the sections it knows, so it would be
+    silently ignored."""
+    sections = {name.upper() for name in Settings.model_fields}
+    unknown = sorted(
+        name
+        for name in environ
+        if name.upper().startswith("DOCSTREAM_")
+        and name.upper() not in _NON_SETTINGS_ENV
+        and name.upper().removeprefix("DOCSTREAM_").split("__")[0] not in sections
+    )
+    if unknown:
+        known = ", ".join(f"DOCSTREAM_{s}__..." for s in sorted(sections))
+        raise ConfigError(f"{unknown[0]}: not a docstream setting (sections: {known})")
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,15 +3,14 @@ the SDK until a client is really built (so ``import stream.claude`` stays cheap)
 
 Selection: ``claude.base_url`` set -> that endpoint (the local simulator, or a proxy),
 with the API key if there is one; else an API key -> ``https://api.anthropic.com``;
-neither -> ``FatalOutcome(CONFIG)`` naming what to set. ``ANTHROPIC_BASE_URL`` is not
-consulted: the endpoint is always the one the settings show.
+neither -> ``ConfigError`` naming what to set (the command stops with exit code 2).
+``ANTHROPIC_BASE_URL`` is not consulted: the endpoint is always the one the settings show.
 """
 
 from __future__ import annotations
 
 from stream.claude.types import ClaudeClient
-from stream.config import Settings
-from stream.errors import FatalOutcome, Outcome
+from stream.config import ConfigError, Settings
 
 __all__ = ["ANTHROPIC_API_URL", "make_client"]
 
@@ -31,10 +30,10 @@ def make_client(settings: Settings, *, pool_size: int) -> ClaudeClient:
     from stream.claude.classify import output_cap_for
     from stream.claude.client import AnthropicClaudeClient
 
-    key = _api_key(settings)
+    key = settings.api_key()
     base_url = settings.claude.base_url
     if base_url is None and key is None:
-        raise FatalOutcome(Outcome.CONFIG, _NO_ENDPOINT)
+        raise ConfigError(_NO_ENDPOINT)
     return AnthropicClaudeClient(
         api_key=key if key is not None else _SIMULATOR_KEY,
         base_url=base_url if base_url is not None else ANTHROPIC_API_URL,
@@ -44,13 +43,3 @@ def make_client(settings: Settings, *, pool_size: int) -> ClaudeClient:
         max_output_bytes=output_cap_for(settings.kafka.max_request_size),
     )
 
-
-def _api_key(settings: Settings) -> str | None:
-    try:
-        return settings.api_key()
-    except OSError as exc:
-        # Name the file, never its content.
-        raise FatalOutcome(
-            Outcome.CONFIG,
-            f"claude.api_key_file {settings.claude.api_key_file}: cannot read it ({exc.strerror})",
-        ) from None

@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from stream.cli.common import fail
+from stream.cli.common import fail, fail_with
 from stream.embedded import EmbeddedBroker
 from stream.errors import BrokerError
 
@@ -38,7 +38,7 @@ def broker(port: int | None, log_file: Path | None) -> None:
     try:
         bootstrap = embedded.start()
     except BrokerError as exc:
-        fail(str(exc), code=1)
+        fail_with(exc)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001

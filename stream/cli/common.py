@@ -5,15 +5,34 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from stream.config import ConfigError, Settings, load_settings
+from stream.errors import DocstreamError, PipelineError
 
-__all__ = ["CliState", "build_settings", "fail", "pass_state"]
+# Exit code of a command stopped by one of our errors (README "Exit codes"); the most
+# specific listed class of the error wins. Bad configuration and an unusable pipeline are
+# both things the user fixes in what they passed: 2, like a bad flag.
+EXIT_CODES: dict[type[DocstreamError], int] = {
+    ConfigError: 2,
+    PipelineError: 2,
+    DocstreamError: 1,
+}
+
+__all__ = [
+    "EXIT_CODES",
+    "CliState",
+    "build_settings",
+    "config_option",
+    "exit_code_for",
+    "fail",
+    "fail_with",
+    "pass_state",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +43,30 @@ class CliState:
 
 pass_state = click.make_pass_decorator(CliState, ensure=True)
 
+CONFIG_HELP = "YAML settings file (flags and DOCSTREAM_* env vars override it)."
+
+
+def _set_config_file(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is None:
+        return
+    state = ctx.find_object(CliState) or CliState(None, 0)
+    node: click.Context | None = ctx
+    while node is not None:  # each context holds its own reference to the state
+        node.obj = replace(state, config_file=value)
+        node = node.parent
+
+
+def config_option() -> click.Option:
+    """``--config`` for a subcommand, so it works after the subcommand name as well as
+    before it (``docstream run --config x.yaml``); it sets the same CliState field."""
+    return click.Option(
+        ["--config", "config_file"],
+        type=click.Path(path_type=Path, dir_okay=False),
+        expose_value=False,
+        callback=_set_config_file,
+        help=CONFIG_HELP,
+    )
+
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Stop the command with one clear line on stderr."""
@@ -31,12 +74,22 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def exit_code_for(exc: DocstreamError) -> int:
+    return next(EXIT_CODES[cls] for cls in type(exc).__mro__ if cls in EXIT_CODES)
+
+
+def fail_with(exc: DocstreamError) -> NoReturn:
+    """Stop the command with the error's one line and its exit code from EXIT_CODES."""
+    prefix = "config error: " if isinstance(exc, ConfigError) else ""
+    fail(f"{prefix}{exc}", exit_code_for(exc))
+
+
 def build_settings(state: CliState, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Settings from flag overrides ("section.field": value) > env > --config file > defaults."""
     try:
         return load_settings(state.config_file, overrides)
     except ConfigError as exc:
-        fail(f"config error: {exc}")
+        fail_with(exc)
 
 
 def setup_logging(verbose: int) -> None:
@@ -47,3 +100,6 @@ def setup_logging(verbose: int) -> None:
     # The SDK's debug log prints request bodies (document text); keep it quiet.
     logging.getLogger("anthropic").setLevel(max(level, logging.INFO))
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # aiokafka logs every failed connection attempt at ERROR while it retries; what stops a
+    # command reaches the user as docstream's own one line, so its log waits for -v.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL if verbose == 0 else level)

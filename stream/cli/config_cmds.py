@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 import yaml
 
-from stream.cli.common import CliState, build_settings, pass_state
+from stream.cli.common import CliState, build_settings, fail_with, pass_state
+from stream.errors import DocstreamError
 
 __all__ = ["config_group", "schemas_group"]
 
@@ -24,7 +25,10 @@ def config_show(state: CliState, fmt: str) -> None:
     """Print the effective configuration, secrets masked."""
     import json
 
-    data = build_settings(state).masked()
+    try:
+        data = build_settings(state).masked()
+    except DocstreamError as exc:  # e.g. claude.api_key_file cannot be read
+        fail_with(exc)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True))
     else:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
 from stream.config import Settings
 from stream.dlq.filters import ReplayFilters, TimeBound
 from stream.errors import Disposition, DocstreamError, Outcome
@@ -116,7 +116,9 @@ def inspect_cmd(state: CliState, /, show: int, show_values: bool, fmt: str, **pa
     filters = _filters(params)
     try:
         report = asyncio.run(inspect_dlq(settings, filters, show=show, show_values=show_values))
-    except (DocstreamError, OSError) as exc:
+    except DocstreamError as exc:
+        fail_with(exc)
+    except OSError as exc:
         fail(str(exc), code=1)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -179,7 +181,9 @@ def replay_cmd(
             "interrupted: what was acknowledged is committed; run again to continue",
             EXIT_INTERRUPTED,
         )
-    except (DocstreamError, OSError) as exc:
+    except DocstreamError as exc:
+        fail_with(exc)
+    except OSError as exc:
         fail(str(exc), code=1)
     if fmt == "json":
         click.echo(json.dumps(summary_dict(summary), indent=2, default=str))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stream import __version__
-from stream.cli.common import CliState, setup_logging
+from stream.cli.common import CONFIG_HELP, CliState, config_option, setup_logging
 from stream.cli.config_cmds import config_group, schemas_group
 from stream.cli.lazy import LazyGroup
 
@@ -30,6 +30,7 @@ _COMMANDS = {
 @click.group(
     cls=LazyGroup,
     lazy=_COMMANDS,
+    shared=config_option,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option(
@@ -37,7 +38,7 @@ _COMMANDS = {
     "config_file",
     type=click.Path(path_type=Path, dir_okay=False),
     envvar="DOCSTREAM_CONFIG",
-    help="YAML settings file (flags and DOCSTREAM_* env vars override it).",
+    help=CONFIG_HELP,
 )
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug logs on stderr.")
 @click.version_option(__version__, prog_name="docstream")

@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
 from stream.config import Settings
 from stream.errors import DocstreamError
 
@@ -45,6 +45,7 @@ class _RateColumn(ProgressColumn):
 
 @click.command("publish")
 @click.argument("source", metavar="PATH|-")
+@click.option("--bootstrap", help="Kafka bootstrap servers (kafka.bootstrap_servers).")
 @click.option("--topic", default=None, help="Topic to publish to (default: kafka.topics.input).")
 @click.option(
     "--key-field",
@@ -68,6 +69,7 @@ class _RateColumn(ProgressColumn):
 def publish(
     state: CliState,
     source: str,
+    bootstrap: str | None,
     topic: str | None,
     key_field: str | None,
     strict: bool,
@@ -79,7 +81,7 @@ def publish(
     Each document is validated as the worker would; invalid ones are reported with their
     line numbers and skipped (or stop the run with --strict). Prints a summary line.
     """
-    settings = build_settings(state)
+    settings = build_settings(state, {"kafka.bootstrap_servers": bootstrap})
     show = sys.stderr.isatty() if progress is None else progress
     console = Console(stderr=True)
     bar = _progress_bar(console) if show else None
@@ -142,7 +144,7 @@ def _run(
         click.echo(exc.summary.line())
         return 1
     except DocstreamError as exc:
-        fail(str(exc), code=1)
+        fail_with(exc)
     except KeyboardInterrupt:
         sent = reporter.last.sent if reporter.last is not None else 0
         fail(f"interrupted; {sent:,} document(s) had been acknowledged", code=130)

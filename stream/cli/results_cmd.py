@@ -9,8 +9,9 @@ from typing import IO
 
 import click
 
-from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
 from stream.config import KafkaSettings
+from stream.errors import DocstreamError
 
 __all__ = ["results"]
 
@@ -48,6 +49,8 @@ def results(
         count = asyncio.run(_print(settings.kafka, name, follow, from_beginning, fmt, sink))
     except KeyboardInterrupt:
         return
+    except DocstreamError as exc:
+        fail_with(exc)
     except OSError as exc:
         fail(f"cannot read {name}: {exc}", code=1)
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
 from stream.concurrency.algorithms import LIMIT_ALGORITHMS
 from stream.errors import DocstreamError
 
@@ -96,7 +96,7 @@ def run(
             )
         )
     except DocstreamError as exc:
-        fail(str(exc), code=1)
+        fail_with(exc)
     finally:
         handle.shutdown()
     print_summary(report)

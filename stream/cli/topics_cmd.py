@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.cli.common import CliState, build_settings, fail_with, pass_state
 from stream.errors import DocstreamError
 
 __all__ = ["topics"]
@@ -18,6 +18,7 @@ def topics() -> None:
 
 
 @topics.command("create")
+@click.option("--bootstrap", help="Kafka bootstrap servers (kafka.bootstrap_servers).")
 @click.option(
     "--partitions",
     type=click.IntRange(1, 10_000),
@@ -31,13 +32,16 @@ def topics() -> None:
     help="Replicas per partition (default: kafka.topics.replication_factor).",
 )
 @pass_state
-def create(state: CliState, partitions: int | None, replication_factor: int | None) -> None:
+def create(
+    state: CliState, bootstrap: str | None, partitions: int | None, replication_factor: int | None
+) -> None:
     """Create the input, results and DLQ topics; existing ones are left as they are."""
     from stream.kafka.admin import ensure_topics, topic_names, topic_partitions
 
     settings = build_settings(
         state,
         {
+            "kafka.bootstrap_servers": bootstrap,
             "kafka.topics.partitions": partitions,
             "kafka.topics.replication_factor": replication_factor,
         },
@@ -51,7 +55,7 @@ def create(state: CliState, partitions: int | None, replication_factor: int | No
     try:
         created, counts = asyncio.run(_run())
     except DocstreamError as exc:
-        fail(str(exc), code=1)
+        fail_with(exc)
     for name in topic_names(kafka):
         status = "created" if name in created else "already exists"
         click.echo(f"{name}: {status} ({counts.get(name, '?')} partitions)")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
+from aiokafka.errors import KafkaError, for_code
 
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
+from stream.kafka.connect import start_client
 
 __all__ = ["KafkaAdminError", "ensure_topics", "topic_names", "topic_partitions"]
 
@@ -68,15 +69,7 @@ async def topic_partitions(kafka: KafkaSettings, names: list[str]) -> dict[str, 
 
 async def _connect(kafka: KafkaSettings) -> AIOKafkaAdminClient:
     admin = AIOKafkaAdminClient(**common_kwargs(kafka))
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        await admin.close()
-        raise KafkaAdminError(
-            f"cannot reach Kafka at {kafka.bootstrap_servers} ({exc}); check "
-            "kafka.bootstrap_servers (DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS) or start one "
-            "with `docstream broker`"
-        ) from None
+    await start_client(kafka, admin.start, admin.close)
     return admin
 
 

@@ -6,6 +6,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.config import KafkaSettings
 from stream.kafka.client_config import common_kwargs
+from stream.kafka.connect import start_client
 
 __all__ = ["committed_offsets"]
 
@@ -17,7 +18,7 @@ async def committed_offsets(kafka: KafkaSettings, group_id: str, topic: str) -> 
     disturbed. (Tansu needs explicit partitions for OffsetFetch; we always pass them.)
     """
     consumer = AIOKafkaConsumer(group_id=group_id, enable_auto_commit=False, **common_kwargs(kafka))
-    await consumer.start()
+    await start_client(kafka, consumer.start, consumer.stop)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         out = {}

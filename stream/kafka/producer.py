@@ -26,6 +26,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from stream.config import KafkaSettings
 from stream.kafka.client_config import producer_kwargs
+from stream.kafka.connect import start_client
 from stream.kafka.partitioner import partition_for_key
 
 __all__ = ["BatchDelivered", "Delivered", "KafkaSink", "OutRecord"]
@@ -62,12 +63,13 @@ class OutRecord(NamedTuple):
 
 class KafkaSink:
     def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
         self._max_request_size = kafka.max_request_size
         self._producer = AIOKafkaProducer(**producer_kwargs(kafka))
         self._round_robin = itertools.count(random.randrange(1 << 16))
 
     async def start(self) -> None:
-        await self._producer.start()
+        await start_client(self._kafka, self._producer.start, self._producer.stop)
 
     async def stop(self) -> None:
         """Flushes what is queued, then closes."""

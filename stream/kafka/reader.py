@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
+from stream.kafka.connect import start_client
 
 __all__ = ["KafkaReadError", "RawRecord", "raw_records", "read_topic", "to_raw"]
 
@@ -83,7 +84,7 @@ async def read_topic(
         fetch_max_wait_ms=500 if follow else 100,
         **common_kwargs(kafka),
     )
-    await consumer.start()
+    await start_client(kafka, consumer.start, consumer.stop)
     # Let aiokafka's no-group coordinator task start: stopping before it ever ran makes
     # consumer.stop() raise CancelledError (aiokafka 0.14, NoGroupCoordinator.close).
     await asyncio.sleep(0)

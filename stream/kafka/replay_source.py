@@ -38,6 +38,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
+from stream.kafka.connect import start_client
 from stream.kafka.reader import RawRecord, raw_records
 from stream.kafka.tansu import GroupMember
 
@@ -137,7 +138,7 @@ class GroupSnapshotReader:
         self._ends = await snapshot_ends(self._kafka, self._topic)
         self._group = GroupMember(self._kafka, self._group_id)
         self._consumer = self._group.consumer
-        await self._consumer.start()
+        await start_client(self._kafka, self._consumer.start, self._consumer.stop)
         self._started = True
         try:
             if self._member:
@@ -294,7 +295,7 @@ async def snapshot_ends(kafka: KafkaSettings, topic: str) -> dict[int, int]:
         fetch_max_wait_ms=_PROBE_WAIT_MS,
         **common_kwargs(kafka),
     )
-    await consumer.start()
+    await start_client(kafka, consumer.start, consumer.stop)
     # Let aiokafka's no-group coordinator task start: stopping a consumer before it ever
     # ran makes stop() raise CancelledError (aiokafka 0.14, NoGroupCoordinator.close).
     await asyncio.sleep(0)

@@ -15,6 +15,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from stream.config import KafkaSettings
+from stream.kafka.connect import start_client
 from stream.kafka.offsets import TP
 from stream.kafka.reader import RawRecord, raw_records
 from stream.kafka.tansu import GroupMember
@@ -53,7 +54,7 @@ class KafkaSource:
         self._consumer = self._member.consumer
 
     async def start(self, handler: RebalanceHandler) -> None:
-        await self._consumer.start()
+        await start_client(self._kafka, self._consumer.start, self._consumer.stop)
         self._consumer.subscribe([self._topic], listener=_Listener(handler))
 
     async def stop(self) -> None:

@@ -8,8 +8,7 @@ import sys
 import pytest
 
 from stream.claude import make_client
-from stream.config import load_settings
-from stream.errors import FatalOutcome, Outcome
+from stream.config import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -19,11 +18,10 @@ def _no_ambient_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOCSTREAM_CLAUDE__BASE_URL", raising=False)
 
 
-def test_make_client_without_key_or_base_url_is_a_config_outcome_naming_both() -> None:
-    """Neither a key nor a base_url stops the worker with CONFIG and says what to set."""
-    with pytest.raises(FatalOutcome) as caught:
+def test_make_client_without_key_or_base_url_is_a_config_error_naming_both() -> None:
+    """Neither a key nor a base_url stops the command as bad configuration, saying what to set."""
+    with pytest.raises(ConfigError) as caught:
         make_client(load_settings(), pool_size=4)
-    assert caught.value.outcome is Outcome.CONFIG
     assert "ANTHROPIC_API_KEY" in str(caught.value) and "claude.base_url" in str(caught.value)
 
 
@@ -53,13 +51,12 @@ async def test_make_client_key_only_selects_the_anthropic_api(
         await client.aclose()
 
 
-def test_make_client_unreadable_key_file_is_a_config_outcome(tmp_path: object) -> None:
+def test_make_client_unreadable_key_file_is_a_config_error(tmp_path: object) -> None:
     """A key file that cannot be read names the file (never a key) and stops the worker."""
     missing = f"{tmp_path}/absent.key"
     settings = load_settings(overrides={"claude.api_key_file": missing})
-    with pytest.raises(FatalOutcome) as caught:
+    with pytest.raises(ConfigError, match=r"absent\.key"):
         make_client(settings, pool_size=1)
-    assert caught.value.outcome is Outcome.CONFIG and "absent.key" in str(caught.value)
 
 
 def test_import_stream_claude_does_not_import_the_sdk() -> None:

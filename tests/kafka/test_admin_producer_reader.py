@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from stream.cli.main import cli
 from stream.config import KafkaSettings, load_settings
-from stream.kafka.admin import KafkaAdminError, ensure_topics, topic_partitions
+from stream.kafka.admin import ensure_topics, topic_partitions
 from stream.kafka.client_config import consumer_kwargs, producer_kwargs
+from stream.kafka.connect import KafkaUnreachable
 from stream.kafka.producer import KafkaSink, OutRecord
 from stream.kafka.reader import RawRecord, read_topic
 from tests.fixtures.broker import SettingsFactory
@@ -79,11 +80,11 @@ async def test_ensure_topics_fresh_names_creates_three_with_partitions(
 
 
 async def test_ensure_topics_unreachable_cluster_raises_clear_error() -> None:
-    """Nothing listening at the bootstrap address gives one clear KafkaAdminError."""
+    """Nothing listening at the bootstrap address gives one clear KafkaUnreachable."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(KafkaAdminError, match=f"cannot reach Kafka at 127.0.0.1:{port}"):
+    with pytest.raises(KafkaUnreachable, match=f"cannot reach Kafka at 127.0.0.1:{port}"):
         await ensure_topics(_kafka(bootstrap_servers=f"127.0.0.1:{port}"))
 
 
