@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "DLQ_OUTCOMES",
     "BreakerSignal",
     "BrokerError",
     "Disposition",
@@ -135,6 +136,16 @@ _SEMANTICS = {
     Outcome.AUTH: Semantics(_D.PAUSE, _P.IGNORED, _B.IGNORED),
     Outcome.CONFIG: Semantics(_D.PAUSE, _P.IGNORED, _B.IGNORED),
 }
+
+# The outcomes a DLQ record can carry (its docstream.error.outcome header): those
+# dead-lettered outright, invalid_output once its one repair is spent, and truncated with
+# processing.truncation=dlq. `dlq inspect/replay --outcome` and the README take this list.
+DLQ_OUTCOMES = tuple(
+    o
+    for o in Outcome
+    if o.disposition is Disposition.DEAD_LETTER
+    or o in (Outcome.INVALID_OUTPUT, Outcome.TRUNCATED)
+)
 
 
 class DocstreamError(Exception):

@@ -14,6 +14,7 @@ from stream.claude import ClaudeClient, make_client
 from stream.concurrency import BreakerState, CircuitBreaker, Clock, MonotonicClock
 from stream.config import Settings
 from stream.handler import RecordHandler
+from stream.kafka.admin import require_topics
 from stream.kafka.producer import KafkaSink
 from stream.kafka.source import KafkaSource
 from stream.pipeline import BUILTIN_PIPELINES, Pipeline, load_pipeline
@@ -88,6 +89,8 @@ async def run_worker(
     caller = build_caller(settings, claude, clock, metrics)
     started = clock.now()
     try:
+        # A group subscribed to a topic that does not exist waits forever, silently.
+        await require_topics(settings.kafka, [settings.kafka.topics.input])
         async with KafkaSink(settings.kafka) as sink:
             processor = Processor(
                 settings,

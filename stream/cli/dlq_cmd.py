@@ -18,7 +18,7 @@ import click
 from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
 from stream.config import Settings
 from stream.dlq.filters import ReplayFilters, TimeBound
-from stream.errors import Disposition, DocstreamError, Outcome
+from stream.errors import DLQ_OUTCOMES, DocstreamError
 
 if TYPE_CHECKING:
     from stream.dlq.replay import ReplaySummary
@@ -27,10 +27,7 @@ __all__ = ["dlq"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Outcomes that can reach the DLQ (truncated only with processing.truncation=dlq).
-_OUTCOMES = [
-    o.value for o in Outcome if o.disposition is Disposition.DEAD_LETTER or o is Outcome.TRUNCATED
-]
+_OUTCOMES = [o.value for o in DLQ_OUTCOMES]
 EXIT_INTERRUPTED = 130
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from pathlib import Path
 from typing import IO
 
@@ -56,27 +58,43 @@ def results(
     finally:
         if output:  # stdout is not ours to close
             sink.close()
+    if count is None:  # the reader went away (`| head`): what it wanted was delivered
+        _silence_stdout()
+        return
     click.echo(f"{count} results from {name}", err=True)
 
 
 async def _print(
     kafka: KafkaSettings, topic: str, follow: bool, from_beginning: bool, fmt: str, sink: IO[str]
-) -> int:
+) -> int | None:
+    """Write the records; the count, or None when the output was closed under us."""
+    from stream.kafka.admin import require_topics
     from stream.kafka.reader import read_topic
 
+    await require_topics(kafka, [topic])
     count = 0
-    if fmt == "table":
-        sink.write(
-            f"{'document':<28} {'pipeline':<10} {'tokens in/out':>14} {'cost $':>9}  output\n"
-        )
-    async for record in read_topic(kafka, topic, from_beginning=from_beginning, follow=follow):
-        count += 1
-        if fmt == "jsonl":
-            sink.write((record.value or b"").decode("utf-8", "replace") + "\n")
-        else:
-            sink.write(_row(record.value or b"") + "\n")
-        sink.flush()
+    try:
+        if fmt == "table":
+            sink.write(
+                f"{'document':<28} {'pipeline':<10} {'tokens in/out':>14} {'cost $':>9}  output\n"
+            )
+        async for record in read_topic(kafka, topic, from_beginning=from_beginning, follow=follow):
+            count += 1
+            value = record.value or b""
+            line = value.decode("utf-8", "replace") if fmt == "jsonl" else _row(value)
+            sink.write(line + "\n")
+            sink.flush()
+    except BrokenPipeError:
+        return None  # leaving the loop closes the reader
     return count
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into the closed pipe
+    cannot print "Broken pipe" on exit (the recipe in Python's signal docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _row(value: bytes) -> str:

@@ -12,13 +12,36 @@ from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
 from stream.kafka.connect import start_client
 
-__all__ = ["KafkaAdminError", "ensure_topics", "topic_names", "topic_partitions"]
+__all__ = [
+    "KafkaAdminError",
+    "TopicMissing",
+    "ensure_topics",
+    "require_topics",
+    "topic_names",
+    "topic_partitions",
+]
 
 _TOPIC_ALREADY_EXISTS = 36
 
 
 class KafkaAdminError(DocstreamError):
     """The cluster is unreachable or refused to create a topic; the message says which."""
+
+
+class TopicMissing(KafkaAdminError):
+    """A topic a command needs does not exist (reading it would wait or show nothing)."""
+
+
+async def require_topics(kafka: KafkaSettings, names: list[str]) -> None:
+    """Raise TopicMissing naming the first of ``names`` that does not exist."""
+    present = await topic_partitions(kafka, names)
+    missing = [name for name in names if name not in present]
+    if missing:
+        raise TopicMissing(
+            f"topic {missing[0]!r} does not exist on {kafka.bootstrap_servers}; check the "
+            "topic name (--topic, kafka.topics) or create the topics with "
+            "`docstream topics create`"
+        )
 
 
 def topic_names(kafka: KafkaSettings) -> list[str]:
