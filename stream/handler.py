@@ -20,9 +20,9 @@ from stream.concurrency import Priority
 from stream.config import Settings
 from stream.dlq.records import dead_letter_record, replay_count
 from stream.errors import Failure, FatalOutcome, Outcome
-from stream.kafka.reader import RawRecord
 from stream.models import BadInput, Document, decode_document
 from stream.pipeline import Pipeline, run_pipeline
+from stream.ports import RawRecord
 from stream.results import build_result
 from stream.telemetry import tracing
 

@@ -23,22 +23,21 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from stream.concurrency import Clock
 from stream.config import Settings
 from stream.errors import Failure, FatalOutcome, Outcome
 from stream.handler import Output, RecordHandler
-from stream.kafka.offsets import TP, OffsetTracker, Ticket
-from stream.kafka.reader import RawRecord
-from stream.kafka.source import RebalanceHandler
+from stream.offsets import OffsetTracker, Ticket
+from stream.ports import TP, RawRecord, RebalanceHandler, RecordSource, ResultSink
 from stream.telemetry import tracing
 from stream.telemetry.metrics import Metrics
 
-__all__ = ["EXIT_FATAL", "Processor", "RecordSink", "RecordSource", "StopPolicy", "WorkerStats"]
+__all__ = ["EXIT_FATAL", "Processor", "StopPolicy", "WorkerStats"]
 
 log = logging.getLogger(__name__)
 
@@ -49,29 +48,6 @@ _POLL_TIMEOUT_S = 0.2
 # runs dry (measured: the worker sat idle 10-30% of the time with 0.2 s).
 _BACKPRESSURE_POLL_TIMEOUT_S = 0.01
 _MAX_FETCH = 500
-
-
-class RecordSource(Protocol):
-    async def start(self, handler: RebalanceHandler) -> None: ...
-    async def stop(self) -> None: ...
-    async def poll(self, *, max_records: int, timeout_s: float) -> Sequence[RawRecord]: ...
-    def assignment(self) -> set[TP]: ...
-    def pause(self, tps: Sequence[TP] | set[TP]) -> None: ...
-    def resume(self, tps: Sequence[TP] | set[TP]) -> None: ...
-    def highwater(self, tp: TP) -> int | None: ...
-    async def commit(self, offsets: dict[TP, int]) -> bool: ...
-
-
-class RecordSink(Protocol):
-    async def send(
-        self,
-        topic: str,
-        value: bytes,
-        *,
-        key: bytes | None = None,
-        headers: Sequence[tuple[str, bytes]] = (),
-        partition: int | None = None,
-    ) -> asyncio.Future[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +76,7 @@ class Processor:
         settings: Settings,
         *,
         source: RecordSource,
-        sink: RecordSink,
+        sink: ResultSink,
         handler: RecordHandler,
         clock: Clock,
         metrics: Metrics,

@@ -42,10 +42,10 @@ from stream.telemetry import tracing
 from stream.telemetry.providers import tracing_active
 
 __all__ = [
+    "BatchSink",
     "PublishAborted",
     "PublishProgress",
     "PublishSummary",
-    "RecordSink",
     "Source",
     "open_source",
     "publish_documents",
@@ -99,7 +99,7 @@ class PublishAborted(DocstreamError):
         self.summary = summary
 
 
-class RecordSink(Protocol):
+class BatchSink(Protocol):
     """What the publisher needs from a producer (KafkaSink satisfies it)."""
 
     async def send_many(
@@ -187,7 +187,7 @@ async def publish_items(
     strict: bool = False,
     on_progress: Callable[[PublishProgress], None] | None = None,
     on_reject: Callable[[Rejected], None] | None = None,
-    sink: RecordSink | None = None,
+    sink: BatchSink | None = None,
     clock: Clock | None = None,
 ) -> PublishSummary:
     """Publish what a source yields (see ``open_source``); the core of ``docstream publish``.
@@ -229,7 +229,7 @@ class _Publisher:
         self._sent = self._queued = self._rejected = self._bytes = 0
         self._started = 0.0
 
-    async def run(self, sink: RecordSink, items: Source) -> PublishSummary:
+    async def run(self, sink: BatchSink, items: Source) -> PublishSummary:
         self._started = self._clock.now()
         async for chunk in _chunks(items):
             records, stop_at = self._records(chunk)

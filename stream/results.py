@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from stream.claude.cost import Cost
 from stream.errors import Outcome
-from stream.kafka.reader import RawRecord
 from stream.models import Result, SourceRef, StageOutput, Usage
 from stream.pipeline import StageDone
+from stream.ports import RawRecord
 
 __all__ = ["build_result"]
 

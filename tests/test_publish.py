@@ -18,8 +18,9 @@ from stream.cli.main import cli
 from stream.config import KafkaSettings, Settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.partitioner import murmur2
-from stream.kafka.reader import RawRecord, read_topic
+from stream.kafka.reader import read_topic
 from stream.models import BadInput, Document, decode_document
+from stream.ports import RawRecord
 from stream.publish import (
     PublishAborted,
     PublishProgress,

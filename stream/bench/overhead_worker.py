@@ -42,7 +42,8 @@ from typing import Any
 from stream.claude.instant import InstantClaudeClient
 from stream.claude.types import CallRequest
 from stream.config import Settings, load_settings
-from stream.kafka.offsets import TP, Ticket
+from stream.offsets import Ticket
+from stream.ports import TP
 from stream.processor import Processor, StopPolicy
 from stream.telemetry.setup import configure_telemetry
 from stream.worker import WorkerReport, run_worker

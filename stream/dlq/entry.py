@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from stream.kafka.reader import RawRecord
 from stream.models import DeadLetter
+from stream.ports import RawRecord
 
 __all__ = ["DlqEntry", "document_id", "read_entry"]
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stream.errors import Failure
-from stream.kafka.reader import RawRecord
 from stream.models import HEADER_PREFIX, DeadLetter, truncate_message
+from stream.ports import RawRecord
 
 __all__ = [
     "REPLAY_COUNT_HEADER",

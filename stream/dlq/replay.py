@@ -57,10 +57,10 @@ from stream.dlq.entry import DlqEntry, read_entry
 from stream.dlq.filters import ReplayFilters, Selection, Verdict
 from stream.dlq.republish import ReplayItem, describe, republish
 from stream.errors import DocstreamError
-from stream.kafka.offsets import OffsetTracker, Ticket
 from stream.kafka.producer import Delivered, KafkaSink
-from stream.kafka.reader import RawRecord
 from stream.kafka.replay_source import GroupSnapshotReader
+from stream.offsets import OffsetTracker, Ticket
+from stream.ports import RawRecord
 from stream.telemetry import tracing
 
 __all__ = [

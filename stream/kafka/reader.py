@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -20,19 +19,9 @@ from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
 from stream.kafka.connect import start_client
+from stream.ports import RawRecord
 
-__all__ = ["KafkaReadError", "RawRecord", "raw_records", "read_topic", "to_raw"]
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int  # ms since the epoch
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+__all__ = ["KafkaReadError", "raw_records", "read_topic", "to_raw"]
 
 
 def to_raw(tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> RawRecord:

@@ -39,8 +39,9 @@ from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
 from stream.kafka.connect import start_client
-from stream.kafka.reader import RawRecord, raw_records
+from stream.kafka.reader import raw_records
 from stream.kafka.tansu import GroupMember
+from stream.ports import RawRecord
 
 __all__ = ["GroupSnapshotReader", "ReaderError", "Window"]
 

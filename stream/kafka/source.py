@@ -9,31 +9,20 @@ Nothing here decodes values: a deserializer exception would re-raise on every po
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from stream.config import KafkaSettings
 from stream.kafka.connect import start_client
-from stream.kafka.offsets import TP
-from stream.kafka.reader import RawRecord, raw_records
+from stream.kafka.reader import raw_records
 from stream.kafka.tansu import GroupMember
+from stream.ports import TP, RawRecord, RebalanceHandler
 
-__all__ = ["KafkaSource", "RebalanceHandler"]
+__all__ = ["KafkaSource"]
 
 log = logging.getLogger(__name__)
-
-RebalanceCallback = Callable[[list[TP]], Awaitable[None]]
-
-
-class RebalanceHandler:
-    """What the processor does when partitions come and go."""
-
-    def __init__(self, on_assigned: RebalanceCallback, on_revoked: RebalanceCallback) -> None:
-        self.on_assigned = on_assigned
-        self.on_revoked = on_revoked
-
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, handler: RebalanceHandler) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from stream.bench.overhead import account, publish_documents, run_overhead, spawn_worker
 from stream.kafka.producer import KafkaSink
-from stream.kafka.reader import RawRecord, read_topic
+from stream.kafka.reader import read_topic
+from stream.ports import RawRecord
 from tests.fixtures.broker import SettingsFactory
 
 pytestmark = pytest.mark.kafka

@@ -15,8 +15,8 @@ from stream.dlq.records import REPLAY_COUNT_HEADER, REPLAY_FROM_HEADER
 from stream.dlq.replay import ReplaySummary, replay
 from stream.kafka.admin import ensure_topics
 from stream.kafka.producer import KafkaSink
-from stream.kafka.reader import RawRecord
 from stream.models import DeadLetter
+from stream.ports import RawRecord
 from stream.processor import StopPolicy
 from stream.worker import WorkerReport, run_worker
 from tests.processor.helpers import doc, header, publish, read_all

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from stream.kafka.reader import RawRecord
+from stream.ports import RawRecord
 from stream.simulator import SimulatorServer
 from tests.dlq.helpers import FAST, doc, header, publish, read_all, run_worker_sdk
 from tests.fixtures.broker import SettingsFactory

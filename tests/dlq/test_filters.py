@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stream.dlq.entry import DlqEntry, document_id, read_entry
 from stream.dlq.filters import ReplayFilters, TimeBound, Verdict
 from stream.dlq.replay import replay_group
-from stream.kafka.reader import RawRecord
+from stream.ports import RawRecord
 from tests.dlq.helpers import letter_record
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import pytest
 
 from stream.dlq.entry import read_entry
 from stream.dlq.republish import republish
-from stream.kafka.reader import RawRecord
+from stream.ports import RawRecord
 from tests.dlq.helpers import TRACEPARENT, letter_record
 
 

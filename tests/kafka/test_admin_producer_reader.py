@@ -16,7 +16,8 @@ from stream.kafka.admin import ensure_topics, topic_partitions
 from stream.kafka.client_config import consumer_kwargs, producer_kwargs
 from stream.kafka.connect import KafkaUnreachable
 from stream.kafka.producer import KafkaSink, OutRecord
-from stream.kafka.reader import RawRecord, read_topic
+from stream.kafka.reader import read_topic
+from stream.ports import RawRecord
 from tests.fixtures.broker import SettingsFactory
 
 pytestmark = pytest.mark.kafka

@@ -11,8 +11,9 @@ from stream.config import Settings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.group import committed_offsets
 from stream.kafka.producer import KafkaSink
-from stream.kafka.reader import RawRecord, read_topic
+from stream.kafka.reader import read_topic
 from stream.models import HEADER_PREFIX
+from stream.ports import RawRecord
 
 Coord = tuple[int, int]  # (partition, offset) on the input topic
 

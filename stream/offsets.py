@@ -10,7 +10,7 @@ Each assignment of a partition gets a new generation; completions carrying an ol
 generation (work that outlived a revoke) are ignored, so they can never move the
 position of the partition's next owner or of a later assignment here.
 
-Pure and synchronous: no aiokafka, no clock. ``TP`` is a (topic, partition) pair.
+Pure and synchronous: no aiokafka, no clock.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-__all__ = ["TP", "OffsetTracker", "Ticket"]
+from stream.ports import TP
 
-TP = tuple[str, int]
+__all__ = ["OffsetTracker", "Ticket"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.kafka.offsets import OffsetTracker
+from stream.offsets import OffsetTracker
 
 TP0 = ("t", 0)
 
