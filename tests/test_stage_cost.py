@@ -12,9 +12,9 @@ from stream.claude.types import CallRequest, CallResult
 from stream.concurrency import CircuitBreaker, MonotonicClock
 from stream.config import load_settings
 from stream.errors import Outcome
-from stream.kafka.reader import RawRecord
 from stream.models import CacheCreation, Document, Usage
 from stream.pipeline import load_pipeline, run_pipeline
+from stream.ports import RawRecord
 from stream.results import build_result
 from stream.telemetry.metrics import Metrics
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from stream.dlq.records import dead_letter_record
 from stream.errors import Failure, Outcome
-from stream.kafka.reader import RawRecord
 from stream.models import DeadLetter
+from stream.ports import RawRecord
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 FAILURE = Failure(Outcome.BAD_INPUT, "too_large", "text is over the limit", NOW, NOW)
