@@ -31,6 +31,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from stream.caching.rules import CACHE_READ_MULTIPLIER, CACHE_WRITE_MULTIPLIERS
 from stream.concurrency.algorithms import DEFAULT_ALGORITHM, LIMIT_ALGORITHMS
 from stream.errors import DocstreamError
 
@@ -117,9 +118,9 @@ def _listed(input_usd: str, output_usd: str, write_5m: str | None = None) -> Mod
     return ModelPrice(
         input=base,
         output=Decimal(output_usd),
-        cache_write=Decimal(write_5m) if write_5m else base * Decimal("1.25"),
-        cache_write_1h=base * 2,
-        cache_read=base * Decimal("0.1"),
+        cache_write=Decimal(write_5m) if write_5m else base * CACHE_WRITE_MULTIPLIERS["5m"],
+        cache_write_1h=base * CACHE_WRITE_MULTIPLIERS["1h"],
+        cache_read=base * CACHE_READ_MULTIPLIER,
     )
 
 

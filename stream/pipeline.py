@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,8 @@ import jsonschema
 import yaml
 from pydantic import ValidationError
 
+from stream.caching.layout import StageLayout, split_at_document
+from stream.caching.rules import CACHE_MODES
 from stream.calls import Caller, CallRecord
 from stream.claude.cost import Cost
 from stream.claude.types import CallRequest
@@ -48,6 +51,7 @@ class CompiledStage:
     model: str
     max_tokens: int
     validator: jsonschema.protocols.Validator | None
+    layout: StageLayout
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class Pipeline:
     name: str
     stages: Mapping[str, CompiledStage]
     levels: tuple[tuple[str, ...], ...]  # topological layers; a layer runs concurrently
+    warm_cache: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +111,16 @@ def compile_pipeline(
     spec: PipelineSpec, *, default_model: str, default_max_tokens: int
 ) -> Pipeline:
     stages: dict[str, CompiledStage] = {}
+    shared = compile_template(spec.instructions, where=f"pipeline {spec.name}, instructions")
+    if any(not isinstance(p, str) for p in shared.parts):
+        raise PipelineError(
+            f"pipeline {spec.name}: instructions are constant; document data, metadata and "
+            "stage outputs may only appear in a stage's user template"
+        )
     for stage in spec.stages:
         if stage.name in stages:
             raise PipelineError(f"pipeline {spec.name}: stage {stage.name!r} defined twice")
-        stages[stage.name] = _compile_stage(spec.name, stage, default_model, default_max_tokens)
+        stages[stage.name] = _compile_stage(spec, stage, default_model, default_max_tokens)
     for stage in spec.stages:
         where = f"pipeline {spec.name}, stage {stage.name}"
         for dep in stage.depends_on:
@@ -121,13 +132,24 @@ def compile_pipeline(
                 f"{where}: template uses stages.{sorted(undeclared)[0]} "
                 "without depending on it (add it to depends_on)"
             )
-    return Pipeline(spec.name, stages, _levels(spec))
+    return Pipeline(spec.name, _count_sharing(stages), _levels(spec), spec.warm_cache)
+
+
+def _count_sharing(stages: dict[str, CompiledStage]) -> dict[str, CompiledStage]:
+    """Tell each stage's layout how many stages send the same prefix through the document."""
+    keys = Counter(s.layout.share_key for s in stages.values() if s.layout.share_key)
+    return {
+        name: replace(stage, layout=replace(stage.layout, sharing=keys[stage.layout.share_key]))
+        if stage.layout.share_key
+        else stage
+        for name, stage in stages.items()
+    }
 
 
 def _compile_stage(
-    pipeline: str, stage: StageSpec, default_model: str, default_max_tokens: int
+    pipeline: PipelineSpec, stage: StageSpec, default_model: str, default_max_tokens: int
 ) -> CompiledStage:
-    where = f"pipeline {pipeline}, stage {stage.name}"
+    where = f"pipeline {pipeline.name}, stage {stage.name}"
     system = compile_template(stage.system, where=f"{where}, system")
     if system.parts and any(not isinstance(p, str) for p in system.parts):
         raise PipelineError(
@@ -145,12 +167,25 @@ def _compile_stage(
         validator = cls(schema)
     elif stage.json_schema is not None:
         raise PipelineError(f"{where}: json_schema needs output: json")
+    user = compile_template(stage.user, where=f"{where}, user")
+    model = stage.model or default_model
+    head, tail = split_at_document(user)
+    shared = bool(pipeline.instructions)
+    layout = StageLayout(
+        model=model,
+        system=pipeline.instructions if shared else stage.system,
+        head=head,
+        tail=tail,
+        instruction=stage.system if shared else "",
+        ttl=CACHE_MODES[pipeline.cache],
+    )
     return CompiledStage(
         spec=stage,
-        user=compile_template(stage.user, where=f"{where}, user"),
-        model=stage.model or default_model,
+        user=user,
+        model=model,
         max_tokens=stage.max_tokens or default_max_tokens,
         validator=validator,
+        layout=layout,
     )
 
 
@@ -188,32 +223,62 @@ async def run_pipeline(
     """Run every stage; the first failure cancels the rest of the document's stages.
     Every call of the document waits with ``priority`` (see stream.concurrency.priority)."""
     outputs: dict[str, StageDone] = {}
-    failed: Failure | None = None
+
+    def run(stage: CompiledStage) -> Coroutine[Any, Any, StageDone]:
+        return _run_stage(stage, doc, outputs, caller, stream, priority)
+
     for level in pipeline.levels:
-        if len(level) == 1:  # a lone stage needs no task group: same outcome, no extra task
-            try:
-                stage = pipeline.stages[level[0]]
-                done = await _run_stage(stage, doc, outputs, caller, stream, priority)
-            except _StageFailed as stage_failed:
-                return PipelineRun(outputs, stage_failed.failure)
-            outputs[done.name] = done
-            continue
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(
-                        _run_stage(pipeline.stages[n], doc, outputs, caller, stream, priority)
-                    )
-                    for n in level
-                ]
-        except ExceptionGroup as group_error:
-            failed = _first_failure(group_error)
+        failed = await _run_level(pipeline, level, doc, outputs, run)
         if failed is not None:
             return PipelineRun(outputs, failed)
-        for task in tasks:
-            done = task.result()
-            outputs[done.name] = done
     return PipelineRun(outputs, None)
+
+
+async def _run_level(
+    pipeline: Pipeline,
+    level: tuple[str, ...],
+    doc: Document,
+    outputs: dict[str, StageDone],
+    run: Callable[[CompiledStage], Coroutine[Any, Any, StageDone]],
+) -> Failure | None:
+    """A lone stage (or the cache warmer) runs by itself, the rest in a task group."""
+    alone = level[0] if len(level) == 1 else _warmer(pipeline, level, doc, outputs)
+    if alone is not None:
+        try:
+            done = await run(pipeline.stages[alone])
+        except _StageFailed as stage_failed:
+            return stage_failed.failure
+        outputs[done.name] = done
+        level = tuple(name for name in level if name != alone)
+    if not level:
+        return None
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(run(pipeline.stages[n])) for n in level]
+    except ExceptionGroup as group_error:
+        return _first_failure(group_error)
+    for task in tasks:
+        done = task.result()
+        outputs[done.name] = done
+    return None
+
+
+def _warmer(
+    pipeline: Pipeline, level: tuple[str, ...], doc: Document, outputs: Mapping[str, StageDone]
+) -> str | None:
+    """The stage to run alone first so its siblings read the document prefix it caches:
+    the first of this level whose breakpoint after the document another stage of the
+    level shares. None when warming is off or nothing would be cached."""
+    if not pipeline.warm_cache:
+        return None
+    layouts = [pipeline.stages[name].layout for name in level]
+    keys = Counter(layout.share_key for layout in layouts if layout.share_key)
+    ctx = _context(doc, outputs)
+    for name, layout in zip(level, layouts, strict=True):
+        key = layout.share_key
+        if key is not None and keys[key] > 1 and layout.marks_document(ctx):
+            return name
+    return None
 
 
 def _first_failure(group_error: ExceptionGroup[Exception]) -> Failure:
@@ -237,16 +302,13 @@ async def _run_stage(
     stream: bool,
     priority: Priority,
 ) -> StageDone:
-    ctx = TemplateContext(
-        document_id=doc.id,
-        text=doc.text,
-        metadata=doc.metadata or {},
-        stage_outputs={name: done.text for name, done in outputs.items()},
-    )
+    prompt = stage.layout.render(_context(doc, outputs))
     request = CallRequest(
         model=stage.model,
-        system=stage.spec.system,
-        user=stage.user.render(ctx),
+        system=prompt.system,
+        user=prompt.user,
+        user_parts=prompt.user_parts,
+        system_cache=prompt.system_cache,
         max_tokens=stage.max_tokens,
         temperature=stage.spec.temperature,
         stream=stream,
@@ -266,10 +328,9 @@ async def _run_stage(
         message = f"JSON output cut off at max_tokens={stage.max_tokens}; raise max_tokens"
         raise _StageFailed(replace(failure, error_class="max_tokens", message=message))
     # One repair attempt, telling the model what was wrong with its output.
-    repair = replace(
-        request,
-        user=f"{request.user}\n\nYour previous answer was not valid: {problem}\n"
-        "Answer again with only a JSON value that satisfies the required schema.",
+    repair = request.with_user(
+        f"{request.user}\n\nYour previous answer was not valid: {problem}\n"
+        "Answer again with only a JSON value that satisfies the required schema."
     )
     second = await _call(caller, stage, repair, priority)
     value, problem = _validate_json(stage, second.final.text)
@@ -282,6 +343,15 @@ async def _run_stage(
         replace(
             failure, error_class="invalid_json_output", message=problem[:500], attempts=attempts
         )
+    )
+
+
+def _context(doc: Document, outputs: Mapping[str, StageDone]) -> TemplateContext:
+    return TemplateContext(
+        document_id=doc.id,
+        text=doc.text,
+        metadata=doc.metadata or {},
+        stage_outputs={name: done.text for name, done in outputs.items()},
     )
 
 

@@ -6,6 +6,22 @@ places the breakpoints) read the same table.
 
 from __future__ import annotations
 
-from stream.caching.rules import CACHE_TTL_S, MIN_CACHEABLE_TOKENS, min_cacheable_tokens
+from stream.caching.rules import (
+    CACHE_MODES,
+    CACHE_TTL_S,
+    MIN_CACHEABLE_TOKENS,
+    CacheMode,
+    Ttl,
+    min_cacheable_tokens,
+    pays_back,
+)
 
-__all__ = ["CACHE_TTL_S", "MIN_CACHEABLE_TOKENS", "min_cacheable_tokens"]
+__all__ = [
+    "CACHE_MODES",
+    "CACHE_TTL_S",
+    "MIN_CACHEABLE_TOKENS",
+    "CacheMode",
+    "Ttl",
+    "min_cacheable_tokens",
+    "pays_back",
+]

@@ -33,6 +33,7 @@ import anthropic
 import httpx2
 from anthropic.types import Message, RawMessageStreamEvent
 
+from stream.caching.rules import Ttl
 from stream.claude.classify import (
     DEFAULT_MAX_OUTPUT_BYTES,
     Classification,
@@ -157,9 +158,11 @@ class AnthropicClaudeClient:
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": "user", "content": request.user}],
+            "messages": [{"role": "user", "content": _user_content(request)}],
         }
-        if request.system:
+        if request.system_cache and request.system:
+            params["system"] = [_block(request.system, request.system_cache)]
+        elif request.system:
             params["system"] = request.system
         if request.temperature is not None:
             # This SDK's create() has no temperature parameter, so it rides in the body; an
@@ -300,6 +303,20 @@ class AnthropicClaudeClient:
         if date is not None and model not in self._warned_models:
             self._warned_models.add(model)
             _log.warning("model %s is deprecated and reaches end-of-life on %s", model, date)
+
+
+def _user_content(request: CallRequest) -> str | list[dict[str, Any]]:
+    """The user turn: plain text, or text blocks when a part carries a cache breakpoint."""
+    if not any(part.cache for part in request.user_parts):
+        return request.user
+    return [_block(part.text, part.cache) for part in request.user_parts if part.text]
+
+
+def _block(text: str, cache: Ttl | None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": text}
+    if cache is not None:
+        block["cache_control"] = {"type": "ephemeral", "ttl": cache}
+    return block
 
 
 def _note_response(answer: _Answer, response: httpx2.Response) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
+from stream.caching.rules import CACHE_READ_MULTIPLIER, CACHE_WRITE_MULTIPLIERS
 from stream.config import ModelPrice
 from stream.models.result import CostBreakdown, Usage
 
@@ -33,9 +34,8 @@ __all__ = [
     "price_for",
 ]
 
-CACHE_WRITE_MULTIPLIER = Decimal("1.25")
-CACHE_WRITE_1H_MULTIPLIER = Decimal(2)
-CACHE_READ_MULTIPLIER = Decimal("0.1")
+CACHE_WRITE_MULTIPLIER = CACHE_WRITE_MULTIPLIERS["5m"]
+CACHE_WRITE_1H_MULTIPLIER = CACHE_WRITE_MULTIPLIERS["1h"]
 _PER_TOKEN = Decimal(1_000_000)
 _CHARS_PER_TOKEN = 4
 _ZERO = Decimal(0)

@@ -9,22 +9,33 @@ library) so the pipeline, the limiter and the tests can import it cheaply.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
+from stream.caching.rules import Ttl
 from stream.errors import DocstreamError, Outcome
 from stream.models.result import Usage
 
-__all__ = ["CallFailed", "CallRequest", "CallResult", "ClaudeClient"]
+__all__ = ["CallFailed", "CallRequest", "CallResult", "ClaudeClient", "PromptPart"]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPart:
+    """A piece of the user turn; ``cache`` puts a cache breakpoint at its end."""
+
+    text: str
+    cache: Ttl | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CallRequest:
     """One attempt at one stage of one document.
 
-    ``system`` is the stage's constant instructions; ``user`` is the whole, already
-    rendered user turn and is the only place document text may appear. ``document_id``
-    and ``stage`` are for logs and spans only: they are never sent to the API.
+    ``system`` is the constant instructions; ``user`` is the whole, already rendered
+    user turn and is the only place document text may appear. ``user_parts``, when
+    given, is the same turn cut where cache breakpoints go (their texts join to
+    ``user``); ``system_cache`` marks the end of the system prompt as one.
+    ``document_id`` and ``stage`` are for logs and spans only: never sent to the API.
     """
 
     model: str
@@ -35,6 +46,16 @@ class CallRequest:
     stream: bool = False
     document_id: str = ""
     stage: str = ""
+    user_parts: tuple[PromptPart, ...] = ()
+    system_cache: Ttl | None = None
+
+    def with_user(self, user: str) -> CallRequest:
+        """The same request with another user turn (its breakpoints kept on the unchanged
+        prefix, so a retry that appends to the turn still reads the cache)."""
+        if not self.user_parts or not user.startswith(self.user):
+            return replace(self, user=user, user_parts=())
+        extra = PromptPart(user[len(self.user) :])
+        return replace(self, user=user, user_parts=(*self.user_parts, extra))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["PipelineSpec", "StageSpec"]
 
@@ -36,4 +36,25 @@ class PipelineSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     description: str = ""
+    instructions: str = Field(
+        "",
+        description="shared system prompt of every stage; a stage's own system text then "
+        "follows the document in its user turn, so the stages share a cacheable prefix",
+    )
+    cache: Literal["auto", "off", "1h"] = Field(
+        "auto",
+        description="prompt-cache breakpoints where they pay back (auto: 5-minute entries, "
+        "1h: 1-hour entries, off: none)",
+    )
+    warm_cache: bool = Field(
+        True,
+        description="of independent stages sharing a cacheable document prefix, run the "
+        "first alone so the others read the cache instead of all writing it",
+    )
     stages: list[StageSpec] = Field(min_length=1)
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `cache: off` as false.
+        return "off" if value is False else value

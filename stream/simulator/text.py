@@ -78,7 +78,11 @@ class Prompt:
 
     @property
     def wants_json(self) -> bool:
-        return "JSON" in self.system
+        """``JSON`` in the system prompt, or in the last line of the last message (where
+        a stage instruction goes when the system prompt is shared by several stages)."""
+        if "JSON" in self.system:
+            return True
+        return bool(self.texts) and "JSON" in self.texts[-1].rsplit("\n", 1)[-1]
 
 
 _MAX_BREAKPOINTS: Final = 4
@@ -99,15 +103,19 @@ def read_prompt(body: Mapping[str, Any]) -> Prompt:
     if body.get("system") is not None:
         _collect(body["system"], segments, "system", "system")
     system = "".join(text for role, text, _ in segments if role == "system")
+    texts: list[str] = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             raise PromptError(f"messages.{i}: needs role 'user' or 'assistant' and content")
+        start = len(segments)
         _collect(message.get("content"), segments, f"messages.{i}.content", message["role"])
-    texts = tuple(text for role, text, _ in segments if role in ("user", "assistant"))
+        # One text per message: how a turn is cut into blocks (to place a cache
+        # breakpoint) does not change what the model is asked, so not the answer either.
+        texts.append("".join(text for _, text, _ in segments[start:]))
     chars = sum(len(text) for _, text, _ in segments)
     material = "\x1e".join((system, *texts)).encode("utf-8", "surrogatepass")
     digest = int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big")
-    return Prompt(system, texts, math.ceil(chars / 4), digest, _breakpoints(segments))
+    return Prompt(system, tuple(texts), math.ceil(chars / 4), digest, _breakpoints(segments))
 
 
 def _collect(content: object, out: list[_Segment], where: str, role: str) -> None:
