@@ -22,8 +22,10 @@ def print_summary(report: WorkerReport, console: Console | None = None) -> None:
     table.add_row("dead-lettered", f"{sum(stats.dead_lettered.values())}")
     for reason, count in sorted(stats.dead_lettered.items()):
         table.add_row(f"  {reason}", f"{count}")
-    table.add_row("Claude attempts", f"{stats.attempts}")
     outcomes = report.attempt_outcomes
+    # Every attempt sent, as the caller classified it: a dead-lettered document's earlier
+    # stages and repairs count too, as they do in the token and cost totals.
+    table.add_row("Claude attempts", f"{sum(outcomes.values())}")
     table.add_row(
         "429 rate limited / 529 overloaded",
         f"{outcomes.get('rate_limited', 0)} / {outcomes.get('overloaded', 0)}",
