@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +28,7 @@ __all__ = [
     "EXIT_CODES",
     "CliState",
     "build_settings",
+    "command_telemetry",
     "config_option",
     "exit_code_for",
     "fail",
@@ -90,6 +92,21 @@ def build_settings(state: CliState, overrides: Mapping[str, Any] | None = None) 
         return load_settings(state.config_file, overrides)
     except ConfigError as exc:
         fail_with(exc)
+
+
+@contextlib.contextmanager
+def command_telemetry(settings: Settings) -> Iterator[None]:
+    """Telemetry for one command, configured as every command does (telemetry.exporter and
+    the OTEL_* variables), flushed when the command ends: a trace starts at the publisher
+    and a short command's spans are exported too."""
+    from stream.telemetry.setup import configure_telemetry
+
+    try:
+        handle = configure_telemetry(settings.telemetry)
+    except ConfigError as exc:
+        fail_with(exc)
+    with handle:
+        yield
 
 
 def setup_logging(verbose: int) -> None:

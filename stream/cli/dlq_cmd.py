@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
+from stream.cli.common import (
+    CliState,
+    build_settings,
+    command_telemetry,
+    fail,
+    fail_with,
+    pass_state,
+)
 from stream.config import Settings
 from stream.dlq.filters import ReplayFilters, TimeBound
 from stream.errors import DLQ_OUTCOMES, DocstreamError
@@ -112,7 +119,8 @@ def inspect_cmd(state: CliState, /, show: int, show_values: bool, fmt: str, **pa
     settings = _settings(state, params)
     filters = _filters(params)
     try:
-        report = asyncio.run(inspect_dlq(settings, filters, show=show, show_values=show_values))
+        with command_telemetry(settings):
+            report = asyncio.run(inspect_dlq(settings, filters, show=show, show_values=show_values))
     except DocstreamError as exc:
         fail_with(exc)
     except OSError as exc:
@@ -160,7 +168,7 @@ def replay_cmd(
     filters = _filters(params, limit)
     bar = ProgressBar(enabled=progress and fmt == "table")
     try:
-        with bar:
+        with command_telemetry(settings), bar:
             summary = asyncio.run(
                 run_replay(
                     settings,

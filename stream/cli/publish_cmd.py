@@ -22,7 +22,14 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
+from stream.cli.common import (
+    CliState,
+    build_settings,
+    command_telemetry,
+    fail,
+    fail_with,
+    pass_state,
+)
 from stream.config import Settings
 from stream.errors import DocstreamError
 
@@ -93,7 +100,7 @@ def publish(
         if bar is not None and task is not None:
             bar.update(task, completed=p.sent, description=f"rejected {p.rejected:,}")
 
-    with bar if bar is not None else nullcontext():
+    with command_telemetry(settings), bar if bar is not None else nullcontext():
         code = _run(
             settings, source, topic, key_field, strict, create_topics, reporter, on_progress
         )

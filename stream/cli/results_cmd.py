@@ -11,7 +11,14 @@ from typing import IO
 
 import click
 
-from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
+from stream.cli.common import (
+    CliState,
+    build_settings,
+    command_telemetry,
+    fail,
+    fail_with,
+    pass_state,
+)
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 
@@ -48,7 +55,8 @@ def results(
     name = settings.kafka.topics.results
     sink: IO[str] = click.open_file(str(output) if output else "-", "w", encoding="utf-8")
     try:
-        count = asyncio.run(_print(settings.kafka, name, follow, from_beginning, fmt, sink))
+        with command_telemetry(settings):
+            count = asyncio.run(_print(settings.kafka, name, follow, from_beginning, fmt, sink))
     except KeyboardInterrupt:
         return
     except DocstreamError as exc:

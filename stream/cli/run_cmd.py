@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from stream.cli.common import CliState, build_settings, fail, fail_with, pass_state
+from stream.cli.common import (
+    CliState,
+    build_settings,
+    command_telemetry,
+    fail,
+    fail_with,
+    pass_state,
+)
 from stream.concurrency.algorithms import LIMIT_ALGORITHMS
 from stream.errors import DocstreamError
 
@@ -66,7 +73,6 @@ def run(
     from stream.cli.summary import print_summary
     from stream.pipeline import BUILTIN_PIPELINES
     from stream.processor import StopPolicy
-    from stream.telemetry.setup import configure_telemetry
     from stream.worker import run_worker
 
     settings = build_settings(
@@ -85,19 +91,17 @@ def run(
     if pipeline is not None and pipeline not in BUILTIN_PIPELINES and not Path(pipeline).exists():
         builtins = ", ".join(BUILTIN_PIPELINES)
         fail(f"--pipeline {pipeline}: no such file and not a built-in ({builtins})")
-    handle = configure_telemetry(settings.telemetry)
     try:
-        report = asyncio.run(
-            run_worker(
-                settings,
-                stop=StopPolicy(max_documents=max_documents, until_idle_s=until_idle),
-                pipeline=pipeline,
-                progress=progress,
+        with command_telemetry(settings):
+            report = asyncio.run(
+                run_worker(
+                    settings,
+                    stop=StopPolicy(max_documents=max_documents, until_idle_s=until_idle),
+                    pipeline=pipeline,
+                    progress=progress,
+                )
             )
-        )
     except DocstreamError as exc:
         fail_with(exc)
-    finally:
-        handle.shutdown()
     print_summary(report)
     raise SystemExit(report.exit_code)

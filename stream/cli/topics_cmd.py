@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from stream.cli.common import CliState, build_settings, fail_with, pass_state
+from stream.cli.common import CliState, build_settings, command_telemetry, fail_with, pass_state
 from stream.errors import DocstreamError
 
 __all__ = ["topics"]
@@ -53,7 +53,8 @@ def create(
         return created, await topic_partitions(kafka, topic_names(kafka))
 
     try:
-        created, counts = asyncio.run(_run())
+        with command_telemetry(settings):
+            created, counts = asyncio.run(_run())
     except DocstreamError as exc:
         fail_with(exc)
     for name in topic_names(kafka):
