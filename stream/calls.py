@@ -20,8 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from opentelemetry.trace import Span
-
 from stream.claude.cost import Cost, cost_of, estimate_input_tokens
 from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import (
@@ -49,8 +47,7 @@ from stream.errors import (
     PermitSignal,
 )
 from stream.models.result import Usage
-from stream.telemetry import tracing
-from stream.telemetry.metrics import Metrics
+from stream.observers import CallObserver, NullCallObserver
 
 __all__ = ["CallRecord", "Caller", "ModelControls", "make_limit"]
 
@@ -113,7 +110,7 @@ class Caller:
         clock: Clock,
         *,
         breaker: CircuitBreaker,
-        metrics: Metrics | None = None,
+        observer: CallObserver | None = None,
         prices: Mapping[str, ModelPrice] | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -125,7 +122,7 @@ class Caller:
         self.gate = RetryAfterGate(clock, rng=self._rng)
         self.controls: dict[str, ModelControls] = {}
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
-        self._metrics = metrics or Metrics()
+        self._observer = observer or NullCallObserver()
         self._prices = prices or {}
 
     def controls_for(self, model: str) -> ModelControls:
@@ -187,10 +184,8 @@ class Caller:
             await self._back_off(counted, result)
 
     async def _waiting(self, kind: str, model: str, wait: Awaitable[_T]) -> _T:
-        with tracing.wait_span(kind, clock=self._clock.now, model=model) as waited:
-            value = await wait
-        self._metrics.record_limiter_wait(waited.seconds, kind)
-        return value
+        with self._observer.waiting(kind, model):
+            return await wait
 
     async def _attempt(
         self, request: CallRequest, attempt: int, priority: Priority
@@ -205,51 +200,24 @@ class Caller:
             "pacing.wait", model, controls.pacer.reserve(estimate, request.max_tokens, priority)
         )
         permit = await self._waiting("limiter.wait", model, controls.limiter.acquire(priority))
-        self._metrics.add_inflight(1, model)
         try:
-            with tracing.chat_span(
-                model,
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                stage=request.stage,
-                attempt=attempt,
-                stream=request.stream,
-            ) as span:
+            with self._observer.attempt(request, attempt) as record:
                 result = await self._client.call(request)
-                _record(span, result)
+                record(result)
         except BaseException:
             permit.ignored()
             controls.pacer.release(reservation)
             raise
-        finally:
-            self._metrics.add_inflight(-1, model)
         self._settle(model, controls, permit, reservation, result)
-        return result, self._observe(model, controls, result)
-
-    def _observe(self, model: str, controls: ModelControls, result: CallResult) -> Cost | None:
         self.outcomes[result.outcome] += 1
-        metrics = self._metrics
-        usage = result.usage
-        metrics.record_chat(
-            model,
-            result.latency_s,
-            usage.input_tokens,
-            usage.output_tokens,
-            None if result.ok else result.error_class,
-            cache_read=usage.cache_read_input_tokens,
-            cache_creation=usage.cache_creation_input_tokens,
-            response_model=result.model or None,
-        )
-        if result.outcome is Outcome.RATE_LIMITED:
-            metrics.record_rate_limited(model)
-        elif result.outcome is Outcome.OVERLOADED:
-            metrics.record_overloaded(model)
-        metrics.set_limit(model, controls.limiter.limit)
+        cost = self._cost(model, result)
+        self._observer.settled(model, result, cost, controls.limiter.limit)
+        return result, cost
+
+    def _cost(self, model: str, result: CallResult) -> Cost | None:
         if not (result.ok or result.outcome is Outcome.REFUSED):
             return None  # failed attempts are not billed
-        cost = cost_of(result.model or model, usage, self._prices)
-        metrics.record_cost(model, cost.kinds())
-        return cost
+        return cost_of(result.model or model, result.usage, self._prices)
 
     def _settle(
         self,
@@ -310,21 +278,5 @@ class Caller:
             rng=self._rng,
             retry_after=result.retry_after_s,
         )
-        with tracing.wait_span("retry.backoff", seconds=delay):
+        with self._observer.backing_off(delay):
             await self._clock.sleep(delay)
-
-
-def _record(span: Span, result: CallResult) -> None:
-    tracing.record_chat_result(
-        span,
-        response_id=result.response_id,
-        response_model=result.model,
-        finish_reason=result.finish_reason,
-        input_tokens=result.usage.input_tokens,
-        output_tokens=result.usage.output_tokens,
-        cache_read=result.usage.cache_read_input_tokens,
-        cache_creation=result.usage.cache_creation_input_tokens,
-        error_type=None if result.outcome.disposition is Disposition.DONE else result.error_class,
-        request_id=result.request_id,
-        http_status=result.http_status,
-    )

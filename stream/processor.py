@@ -32,10 +32,9 @@ from stream.concurrency import Clock
 from stream.config import Settings
 from stream.errors import Failure, FatalOutcome, Outcome
 from stream.handler import Output, RecordHandler
+from stream.observers import NullProcessorObserver, ProcessorObserver
 from stream.offsets import OffsetTracker, Ticket
 from stream.ports import TP, RawRecord, RebalanceHandler, RecordSource, ResultSink
-from stream.telemetry import tracing
-from stream.telemetry.metrics import Metrics
 
 __all__ = ["EXIT_FATAL", "Processor", "StopPolicy", "WorkerStats"]
 
@@ -79,7 +78,7 @@ class Processor:
         sink: ResultSink,
         handler: RecordHandler,
         clock: Clock,
-        metrics: Metrics,
+        observer: ProcessorObserver | None = None,
         stop: StopPolicy | None = None,
     ) -> None:
         self._settings = settings
@@ -89,7 +88,7 @@ class Processor:
         self._handler = handler
         self._clock = clock
         self._stop_policy = stop or StopPolicy()
-        self._metrics = metrics
+        self._observer = observer or NullProcessorObserver()
         self.tracker = OffsetTracker()
         self.stats = WorkerStats(started=clock.now())
         self._tasks: dict[TP, set[asyncio.Task[None]]] = {}
@@ -240,6 +239,7 @@ class Processor:
     def _dispatch(self, record: RawRecord) -> None:
         tp = (record.topic, record.partition)
         ticket = self.tracker.track(tp, record.offset)
+        self._observer.dispatched(record)
         self.stats.dispatched += 1
         sequence = self.stats.dispatched  # dispatch order: older records' calls go first
         lane = self._lane_of(record, tp)
@@ -281,14 +281,7 @@ class Processor:
     # -- one record ---------------------------------------------------------------------
 
     async def _run_one(self, record: RawRecord, ticket: Ticket, sequence: int) -> None:
-        with tracing.process_span(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.key,
-            self._settings.kafka.group_id,
-            record.headers,
-        ):
+        with self._observer.processing(record):
             while True:
                 try:
                     output = await self._handler.handle(record, sequence)
@@ -319,7 +312,7 @@ class Processor:
 
     async def _send(self, output: Output) -> None:
         headers = list(output.headers)
-        with tracing.send_span(output.topic, key=output.key, headers=headers) as span:
+        with self._observer.sending(output.topic, output.key, headers) as delivered_at:
             # One record at a time into the producer: when aiokafka's batch for a partition
             # is full, every waiting sender polls it with its own timer, so hundreds of
             # concurrent senders cost dozens of wake-ups per record. Queued on this lock
@@ -329,17 +322,16 @@ class Processor:
                     output.topic, output.value, key=output.key, headers=headers
                 )
             delivered = await future
-            tracing.record_delivery(span, partition=delivered.partition, offset=delivered.offset)
+            delivered_at(delivered.partition, delivered.offset)
 
     def _count(self, output: Output) -> None:
         stats = self.stats
         if output.failure is None:
             stats.results += 1
-            self._metrics.record_document(Outcome.SUCCESS, dead_lettered=False)
         else:
             stats.dead_lettered[f"{output.failure.outcome.value}/{output.failure.error_class}"] += 1
-            self._metrics.record_document(output.failure.outcome, dead_lettered=True)
         stats.attempts += output.attempts
+        self._observer.completed(output)
 
     async def _on_fatal(self, fatal: FatalOutcome) -> None:
         wait = self._settings.limits.pause_on_fatal_s
@@ -431,7 +423,7 @@ class Processor:
         self._since_commit = 0
         started = self._clock.now()
         committed = await self._source.commit(offsets)
-        self._metrics.record_commit(self._clock.now() - started)
+        self._observer.committed(self._clock.now() - started)
         if committed:
             self.tracker.mark_committed(offsets)
             self.stats.commits += 1

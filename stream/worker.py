@@ -17,10 +17,12 @@ from stream.handler import RecordHandler
 from stream.kafka.admin import require_topics
 from stream.kafka.producer import KafkaSink
 from stream.kafka.source import KafkaSource
+from stream.observers import ProcessorObserver, ProcessorObservers
 from stream.pipeline import BUILTIN_PIPELINES, Pipeline, load_pipeline
 from stream.processor import Processor, StopPolicy, WorkerStats
 from stream.progress import LiveProgress, ProgressSnapshot, ProgressTracker, build_snapshot
 from stream.telemetry.metrics import Metrics, MetricTotals
+from stream.telemetry.observer import CallTelemetry, ProcessorTelemetry
 
 __all__ = ["WorkerReport", "build_caller", "load_pipelines", "run_worker"]
 
@@ -67,7 +69,12 @@ def build_caller(
         open_s=limits.breaker_open_s,
     )
     return Caller(
-        client, limits, clock, breaker=breaker, metrics=metrics, prices=settings.claude.prices
+        client,
+        limits,
+        clock,
+        breaker=breaker,
+        observer=CallTelemetry(metrics, clock.now),
+        prices=settings.claude.prices,
     )
 
 
@@ -79,8 +86,11 @@ async def run_worker(
     client: ClaudeClient | None = None,
     progress: bool = False,
     on_start: Callable[[Processor], None] | None = None,
+    observer: ProcessorObserver | None = None,
 ) -> WorkerReport:
-    """Run one worker process until a stop condition, a signal, or a fatal outcome."""
+    """Run one worker process until a stop condition, a signal, or a fatal outcome.
+
+    ``observer`` is told what the processor does, after telemetry (benchmarks use it)."""
     clock = MonotonicClock()
     pipelines, default = load_pipelines(settings, pipeline)
     own_client = client is None
@@ -98,7 +108,7 @@ async def run_worker(
                 sink=sink,
                 handler=RecordHandler(settings, caller, pipelines, default),
                 clock=clock,
-                metrics=metrics,
+                observer=_observers(settings, metrics, observer),
                 stop=stop or StopPolicy(),
             )
             _watch_breaker(caller, processor, metrics)
@@ -116,6 +126,13 @@ async def run_worker(
     return WorkerReport(
         code, processor.stats, clock.now() - started, default, outcomes, metrics.totals()
     )
+
+
+def _observers(
+    settings: Settings, metrics: Metrics, extra: ProcessorObserver | None
+) -> ProcessorObserver:
+    telemetry = ProcessorTelemetry(metrics, settings.kafka.group_id)
+    return telemetry if extra is None else ProcessorObservers([telemetry, extra])
 
 
 def _watch_breaker(caller: Caller, processor: Processor, metrics: Metrics) -> None:

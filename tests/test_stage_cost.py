@@ -17,6 +17,7 @@ from stream.pipeline import load_pipeline, run_pipeline
 from stream.ports import RawRecord
 from stream.results import build_result
 from stream.telemetry.metrics import Metrics
+from stream.telemetry.observer import CallTelemetry
 
 PIPELINE = """
 name: costed
@@ -83,7 +84,7 @@ async def test_result_cost_counts_the_repair_call_and_prices_each_token_kind(
         settings.limits,
         clock,
         breaker=CircuitBreaker(clock),
-        metrics=metrics,
+        observer=CallTelemetry(metrics, clock.now),
         prices=settings.claude.prices,
     )
     run = await run_pipeline(pipeline, Document(id="d", text="t"), caller)

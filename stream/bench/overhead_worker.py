@@ -11,7 +11,7 @@ What is measured, inside this process:
 
 - the window: from the first record dispatched to the moment the last expected record
   completed (result or dead letter acknowledged by the broker), taken exactly from the
-  processor's offset tracker (see ``WindowSampler``); the group join before and the
+  processor's observer events (see ``WindowSampler``); the group join before and the
   shutdown commit after are outside the window and reported separately;
 - CPU: ``getrusage(RUSAGE_SELF)`` user + system seconds at both window edges (the 5 ms
   sampling task included: about 200 cheap wake-ups per second), and the time the
@@ -42,8 +42,9 @@ from typing import Any
 from stream.claude.instant import InstantClaudeClient
 from stream.claude.types import CallRequest
 from stream.config import Settings, load_settings
-from stream.offsets import Ticket
-from stream.ports import TP
+from stream.handler import Output
+from stream.observers import NullProcessorObserver
+from stream.ports import RawRecord
 from stream.processor import Processor, StopPolicy
 from stream.telemetry.setup import configure_telemetry
 from stream.worker import WorkerReport, run_worker
@@ -120,13 +121,12 @@ def run_queue_s() -> float:
     return int(fields[1]) / 1e9
 
 
-class WindowSampler:
+class WindowSampler(NullProcessorObserver):
     """Finds the measurement window's edges and samples the worker while it runs.
 
-    The edges come from the processor's offset tracker: its ``track`` is called as each
-    record is dispatched and its ``complete`` as each record's output is acknowledged,
-    so wrapping those two methods of this one tracker instance gives the exact first
-    dispatch and last completion. (A sampling task alone would see them late: it only
+    The edges come from the processor, whose observer this is: it is told as each record
+    is dispatched and as each record's output is acknowledged, which gives the exact
+    first dispatch and last completion. (A sampling task alone would see them late: it only
     runs when the loop is free, so a short run would be mostly over before its first
     sample.) A 5 ms sampling task adds RSS, records in flight and stall detection.
     """
@@ -145,24 +145,19 @@ class WindowSampler:
         self._covered_s = self._inflight_s = self._starved_s = 0.0
 
     def attach(self, processor: Processor) -> None:
-        """Hook the processor's tracker (run_worker's ``on_start``, before any record)."""
+        """The processor to sample (run_worker's ``on_start``, before any record)."""
         self._processor = processor
-        tracker = processor.tracker
-        track, complete = tracker.track, tracker.complete
 
-        def tracked(tp: TP, offset: int) -> Ticket:
-            if self._t0 is None:
-                self._open_window()
-            return track(tp, offset)
+    # -- ProcessorObserver: the window's edges ------------------------------------------
 
-        def completed(ticket: Ticket) -> bool:
-            done = complete(ticket)
-            if done:
-                self._on_completed()
-            return done
+    def dispatched(self, record: RawRecord) -> None:
+        del record
+        if self._t0 is None:
+            self._open_window()
 
-        tracker.track = tracked  # type: ignore[method-assign]
-        tracker.complete = completed  # type: ignore[method-assign]
+    def completed(self, output: Output) -> None:
+        del output
+        self._on_completed()
 
     @property
     def processor(self) -> Processor | None:
@@ -272,6 +267,7 @@ async def measure(
             pipeline=pipeline,
             client=client,
             on_start=sampler.attach,
+            observer=sampler,
         )
     )
     watch = asyncio.create_task(sampler.run(stall_s=idle_timeout_s))

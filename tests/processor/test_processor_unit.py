@@ -39,12 +39,11 @@ def _processor(
             **{k.replace("__", "."): v for k, v in values.items()},
         },
     )
-    metrics = Metrics()
-    caller = build_caller(settings, client, clock, metrics)
+    caller = build_caller(settings, client, clock, Metrics())
     pipelines, default = load_pipelines(settings, None)
     handler = RecordHandler(settings, caller, pipelines, default)
     return Processor(
-        settings, source=source, sink=sink, handler=handler, clock=clock, metrics=metrics, stop=stop
+        settings, source=source, sink=sink, handler=handler, clock=clock, stop=stop
     )
 
 
