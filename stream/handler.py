@@ -24,6 +24,7 @@ from stream.models import BadInput, Document, decode_document
 from stream.pipeline import Pipeline, run_pipeline
 from stream.ports import RawRecord
 from stream.results import build_result
+from stream.resume import completed_stages, reusable_stages
 from stream.telemetry import tracing
 
 __all__ = ["Output", "RecordHandler"]
@@ -96,10 +97,16 @@ class RecordHandler:
             )
             return self.dead_letter(record, failure)
         run = await run_pipeline(
-            pipeline, doc, self._caller, stream=self._settings.claude.stream, priority=priority
+            pipeline,
+            doc,
+            self._caller,
+            stream=self._settings.claude.stream,
+            priority=priority,
+            reuse=reusable_stages(record.headers, pipeline),
         )
         if run.failure is not None:
-            return self.dead_letter(record, run.failure)
+            done = completed_stages(pipeline, run.outputs)
+            return self.dead_letter(record, run.failure, completed=done)
         processing = self._settings.processing
         result = build_result(
             record=record,
@@ -131,7 +138,13 @@ class RecordHandler:
         )
 
     def dead_letter(
-        self, record: RawRecord, failure: Failure, *, stage: str | None = None, attempts: int = 0
+        self,
+        record: RawRecord,
+        failure: Failure,
+        *,
+        stage: str | None = None,
+        attempts: int = 0,
+        completed: str | None = None,
     ) -> Output:
         if stage is not None or attempts:
             failure = replace(failure, stage=stage or failure.stage, attempts=attempts)
@@ -141,6 +154,7 @@ class RecordHandler:
             group=self._settings.kafka.group_id,
             worker_id=self._settings.processing.worker_id,
             max_bytes=_payload_budget(self._settings.kafka.max_request_size),
+            completed=completed,
         )
         return Output(
             topic=self._settings.kafka.topics.dlq,

@@ -9,6 +9,7 @@ PipelineErrors before the first record is read.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
@@ -60,6 +61,7 @@ class Pipeline:
     stages: Mapping[str, CompiledStage]
     levels: tuple[tuple[str, ...], ...]  # topological layers; a layer runs concurrently
     warm_cache: bool = False
+    version: str = ""  # digest of the spec and defaults: what a stored output was made by
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class StageDone:
     attempts: int  # including a JSON-repair attempt
     usage: Usage = field(default_factory=Usage)  # every billed call, a repair included
     cost: Cost = field(default_factory=Cost)
+    reused: bool = False  # made by an earlier processing, not called this time
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,10 @@ def compile_pipeline(
                 f"{where}: template uses stages.{sorted(undeclared)[0]} "
                 "without depending on it (add it to depends_on)"
             )
-    return Pipeline(spec.name, _count_sharing(stages), _levels(spec), spec.warm_cache)
+    version = hashlib.sha256(
+        f"{spec.model_dump_json()}\0{default_model}\0{default_max_tokens}".encode()
+    ).hexdigest()[:16]
+    return Pipeline(spec.name, _count_sharing(stages), _levels(spec), spec.warm_cache, version)
 
 
 def _count_sharing(stages: dict[str, CompiledStage]) -> dict[str, CompiledStage]:
@@ -219,10 +225,14 @@ async def run_pipeline(
     *,
     stream: bool = False,
     priority: Priority = LOWEST,
+    reuse: Mapping[str, StageDone] | None = None,
 ) -> PipelineRun:
     """Run every stage; the first failure cancels the rest of the document's stages.
-    Every call of the document waits with ``priority`` (see stream.concurrency.priority)."""
-    outputs: dict[str, StageDone] = {}
+    Every call of the document waits with ``priority`` (see stream.concurrency.priority).
+    Stages in ``reuse`` (finished by an earlier processing) are taken as they are."""
+    outputs: dict[str, StageDone] = {
+        name: done for name, done in (reuse or {}).items() if name in pipeline.stages
+    }
 
     def run(stage: CompiledStage) -> Coroutine[Any, Any, StageDone]:
         return _run_stage(stage, doc, outputs, caller, stream, priority)
@@ -242,6 +252,9 @@ async def _run_level(
     run: Callable[[CompiledStage], Coroutine[Any, Any, StageDone]],
 ) -> Failure | None:
     """A lone stage (or the cache warmer) runs by itself, the rest in a task group."""
+    level = tuple(name for name in level if name not in outputs)  # reused ones are done
+    if not level:
+        return None
     alone = level[0] if len(level) == 1 else _warmer(pipeline, level, doc, outputs)
     if alone is not None:
         try:

@@ -11,6 +11,7 @@ from stream.models import HEADER_PREFIX, DeadLetter, truncate_message
 from stream.ports import RawRecord
 
 __all__ = [
+    "COMPLETED_HEADER",
     "REPLAY_COUNT_HEADER",
     "REPLAY_FROM_HEADER",
     "DeadLetterRecord",
@@ -21,6 +22,7 @@ __all__ = [
 
 REPLAY_COUNT_HEADER = HEADER_PREFIX + "replay.count"
 REPLAY_FROM_HEADER = HEADER_PREFIX + "replay.from"
+COMPLETED_HEADER = HEADER_PREFIX + "stages.completed"  # DeadLetter.completed_stages
 # Headers we own or that describe the previous hop; a DLQ record gets fresh ones.
 _DROP = ("traceparent", "tracestate")
 
@@ -51,7 +53,13 @@ class DeadLetterRecord:
 
 
 def dead_letter_record(
-    record: RawRecord, failure: Failure, *, group: str, worker_id: str, max_bytes: int
+    record: RawRecord,
+    failure: Failure,
+    *,
+    group: str,
+    worker_id: str,
+    max_bytes: int,
+    completed: str | None = None,
 ) -> DeadLetterRecord:
     """The DLQ record for ``record``: its original key, value and headers plus the context,
     or, when that would not fit in ``max_bytes``, a cut-down copy that says what was cut.
@@ -59,9 +67,16 @@ def dead_letter_record(
     A DLQ send that fails for size would stop the worker on this record after every
     restart, so an oversized original is cut rather than refused: the original's own
     headers and the key when either is over a quarter of the room, then the value to what
-    is left. The original value's size and SHA-256 ride along to identify it.
+    is left. The original value's size and SHA-256 ride along to identify it. The
+    ``completed`` stages (``stream.resume``) go first: without them a replay only calls
+    again, while a cut value cannot be processed at all.
     """
     context = _context(record, failure, group=group, worker_id=worker_id)
+    if completed is not None:
+        carried = context.model_copy(update={"completed_stages": completed})
+        headers = _kept_headers(record) + carried.to_headers()
+        if _size(record.key, record.value or b"", headers) <= max_bytes:
+            return DeadLetterRecord(record.key, record.value or b"", headers)
     kept = _kept_headers(record)
     key, value = record.key, record.value or b""
     headers = kept + context.to_headers()

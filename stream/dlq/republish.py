@@ -6,7 +6,8 @@
   ``docstream.replay.count`` = the DLQ record's count + 1,
   ``docstream.replay.from`` = ``dlqtopic/partition/offset`` and
   ``docstream.replay.traceparent`` = the failed processing's ``traceparent`` (the new
-  process span links to it);
+  process span links to it), and ``docstream.stages.completed`` when the DLQ record has
+  it (the stages that succeeded: the replay does not call them again);
 - topic: the original topic from the context headers, unless the caller names another.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from stream.dlq.entry import DlqEntry
-from stream.dlq.records import REPLAY_COUNT_HEADER, REPLAY_FROM_HEADER
+from stream.dlq.records import COMPLETED_HEADER, REPLAY_COUNT_HEADER, REPLAY_FROM_HEADER
 from stream.models import HEADER_PREFIX
 from stream.telemetry.propagation import TRACEPARENT, TRACESTATE, replay_header
 
@@ -74,6 +75,8 @@ def republish(entry: DlqEntry, *, to: str | None) -> Republish:
     ]
     headers.append((REPLAY_COUNT_HEADER, str(letter.replay_count + 1).encode("ascii")))
     headers.append((REPLAY_FROM_HEADER, entry.coordinates.encode("utf-8")))
+    if letter.completed_stages is not None:  # the replay resumes after them (stream.resume)
+        headers.append((COMPLETED_HEADER, letter.completed_stages.encode("utf-8")))
     link = replay_header(record.headers)
     if link is not None:
         headers.append(link)

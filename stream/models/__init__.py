@@ -5,6 +5,7 @@ from stream.models.document import BadInput, Document, decode_document
 from stream.models.pipeline_spec import PipelineSpec, StageSpec
 from stream.models.result import (
     CacheCreation,
+    CompletedStages,
     CostBreakdown,
     Result,
     SourceRef,
@@ -16,6 +17,7 @@ __all__ = [
     "HEADER_PREFIX",
     "BadInput",
     "CacheCreation",
+    "CompletedStages",
     "CostBreakdown",
     "DeadLetter",
     "Document",

@@ -39,6 +39,7 @@ _HEADERS = {
     "original_truncated": "original.truncated",
     "original_size": "original.size",
     "original_sha256": "original.sha256",
+    "completed_stages": "stages.completed",
 }
 
 
@@ -77,6 +78,11 @@ class DeadLetter(BaseModel):
     )
     original_sha256: str | None = Field(
         None, description="only with original_truncated: hex SHA-256 of the original value"
+    )
+    completed_stages: str | None = Field(
+        None,
+        description="JSON (a CompletedStages object): the outputs, models and token counts "
+        "of the stages that succeeded before the failure; a replay resumes after them",
     )
 
     def to_headers(self) -> list[tuple[str, bytes]]:

@@ -7,7 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CacheCreation", "CostBreakdown", "Result", "SourceRef", "StageOutput", "Usage"]
+__all__ = [
+    "CacheCreation",
+    "CompletedStages",
+    "CostBreakdown",
+    "Result",
+    "SourceRef",
+    "StageOutput",
+    "Usage",
+]
 
 
 class CacheCreation(BaseModel):
@@ -84,6 +92,21 @@ class StageOutput(BaseModel):
     attempts: int
     latency_ms: float
     truncated: bool = False
+    reused: bool = Field(
+        False,
+        description="true when this output was made by an earlier processing of the document "
+        "(carried by its DLQ record) and not called again; usage and cost are that call's",
+    )
+
+
+class CompletedStages(BaseModel):
+    """Stages that succeeded before a document failed, as its DLQ record carries them."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    pipeline: str
+    version: str = Field(description="the pipeline's version; a replay reuses only on a match")
+    stages: dict[str, StageOutput]
 
 
 class SourceRef(BaseModel):
@@ -103,9 +126,15 @@ class Result(BaseModel):
     pipeline: str
     outputs: dict[str, StageOutput]
     models: list[str] = Field(description="distinct models that served this document")
-    usage: Usage
-    cost_usd: float = Field(description="estimate from the configured price table")
+    usage: Usage = Field(description="the calls of this processing (reused stages excluded)")
+    cost_usd: float = Field(
+        description="estimate from the configured price table, for the calls of this "
+        "processing (reused stages were paid before and are not counted again)"
+    )
     cost: CostBreakdown = Field(default_factory=CostBreakdown)
+    reused_stages: list[str] = Field(
+        default_factory=list, description="stages taken from the DLQ record, not called again"
+    )
     latency_ms: float
     attempts: int = Field(description="Claude attempts over all stages")
     finish_reasons: list[str]
