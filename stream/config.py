@@ -54,7 +54,8 @@ class ConfigError(DocstreamError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan would pass every range check (inf > 0) and then loop or never time out.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TopicSettings(_Section):
@@ -63,6 +64,18 @@ class TopicSettings(_Section):
     dlq: str = Field("documents.dlq", min_length=1)
     partitions: int = Field(4, ge=1, le=10_000)
     replication_factor: int = Field(1, ge=1, le=32)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TopicSettings:
+        # A DLQ or results topic that is also the input feeds the worker its own output:
+        # one bad record becomes a DLQ record, which is bad input again, and so on.
+        named = {"input": self.input, "results": self.results, "dlq": self.dlq}
+        for first, second in (("results", "input"), ("dlq", "input"), ("dlq", "results")):
+            if named[first] == named[second]:
+                raise ValueError(
+                    f"{first} and {second} must be different topics (both {named[first]!r})"
+                )
+        return self
 
 
 class KafkaSettings(_Section):

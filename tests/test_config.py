@@ -116,3 +116,46 @@ def test_config_bad_env_value_exits_2_with_one_line(monkeypatch: pytest.MonkeyPa
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1
     assert "processing.ordering" in lines[0] and "'unordered'" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("DOCSTREAM_KAFKA__TOPICS__DLQ", "documents", "dlq and input"),
+        ("DOCSTREAM_KAFKA__TOPICS__RESULTS", "documents", "results and input"),
+        ("DOCSTREAM_KAFKA__TOPICS__DLQ", "documents.results", "dlq and results"),
+        ("DOCSTREAM_LIMITS__DOCUMENT_DEADLINE_S", "inf", "limits.document_deadline_s"),
+        ("DOCSTREAM_PROCESSING__COMMIT_INTERVAL_S", "nan", "processing.commit_interval_s"),
+        ("DOCSTREAM_CLAUDE__TIMEOUT_S", "Infinity", "claude.timeout_s"),
+    ],
+)
+def test_config_looping_topics_and_non_finite_numbers_exit_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    """An output topic equal to the input (one bad record would multiply) and inf/nan
+    (which pass every range check) are rejected at start like any bad value."""
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(cli, ["config", "show"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and named in lines[0], result.output
+
+
+def test_run_with_the_input_topic_as_dlq_stops_before_connecting() -> None:
+    """`run --topic <the DLQ topic>` is the same loop, caught from the flag."""
+    result = CliRunner().invoke(cli, ["run", "--topic", "documents.dlq"])
+    assert result.exit_code == 2
+    assert result.output.startswith("docstream: config error:")
+    assert "dlq and input must be different topics" in result.output
+
+
+def test_run_with_an_unknown_otlp_protocol_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An OTLP protocol we cannot export with is a configuration error, not a traceback."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    result = CliRunner().invoke(cli, ["run", "--telemetry", "otlp"])
+    assert result.exit_code == 2, result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "OTEL_EXPORTER_OTLP_PROTOCOL" in lines[0]

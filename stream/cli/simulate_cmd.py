@@ -19,10 +19,6 @@ from stream.simulator.server import SimulatorServer
 __all__ = ["simulate"]
 
 
-def _limit(value: int | None) -> int | None:
-    return None if value is None or value <= 0 else value
-
-
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=0, show_default=True, help="0 = any free port.")
@@ -67,10 +63,10 @@ def simulate(
         config = SimulatorConfig(
             host=host,
             port=port,
-            rpm=_limit(rpm),
-            itpm=_limit(itpm),
-            otpm=_limit(otpm),
-            max_concurrency=_limit(max_concurrency),
+            rpm=rpm,
+            itpm=itpm,
+            otpm=otpm,
+            max_concurrency=max_concurrency,
             base_latency_s=latency,
             per_token_latency_s=per_token_latency,
             jitter=jitter,

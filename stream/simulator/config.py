@@ -58,8 +58,8 @@ def check_tunable(name: str, value: float | None) -> float | None:
         if name not in _OPTIONAL:
             raise ValueError(f"{name} cannot be unlimited (null)")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     if name in _INTEGER:
         if value < 1 or value != int(value):
             raise ValueError(f"{name} must be a whole number >= 1 (or null), got {value}")
@@ -95,7 +95,7 @@ def parse_schedule(text: str) -> tuple[ScheduleStep, ...]:
                 at_s = float(when)
             except ValueError:
                 raise ValueError(f"schedule: bad time in {raw!r}") from None
-            if at_s < 0 or math.isnan(at_s):
+            if at_s < 0 or not math.isfinite(at_s):
                 raise ValueError(f"schedule: time must be >= 0 in {raw!r}")
             steps.append((at_s, []))
         elif not steps:

@@ -91,7 +91,20 @@ def test_config_args_reproduce_every_config_field_in_the_cli() -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--schedule", "10:warp=9"], ["--jitter", "3"], ["--out-min", "9", "--out-max", "2"]]
+    "args",
+    [
+        ["--schedule", "10:warp=9"],
+        ["--jitter", "3"],
+        ["--out-min", "9", "--out-max", "2"],
+        ["--rpm", "-5"],
+        ["--rpm", "0"],
+        ["--otpm", "0"],
+        ["--max-concurrency", "-1"],
+        ["--latency", "inf"],
+        ["--per-token-latency", "nan"],
+        ["--latency", "-1"],
+        ["--schedule", "inf:3000"],
+    ],
 )
 def test_cli_rejects_bad_flags_with_exit_code_2(args: list[str]) -> None:
     """A bad flag value stops the command with one docstream: line and exit code 2."""
