@@ -1,0 +1,9 @@
+"""Faust integration: the only package that imports faust (faust-streaming).
+
+``LLMStage`` runs docstream's pipeline inside a Faust agent. faust-streaming is an
+optional dependency: ``pip install 'docstream[faust]'``.
+"""
+
+from stream.faust.stage import LLMStage
+
+__all__ = ["LLMStage"]

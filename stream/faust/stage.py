@@ -1,0 +1,176 @@
+"""docstream's pipeline as a step of a Faust agent: ``async for outcome in
+stage.process(stream)``.
+
+One agent actor pulls events and runs each document in its own task; every Claude call
+goes through the stage's controller (limiter, pacer, retry-after gate, breaker), so the
+concurrency is the limiter's, not ``agent(concurrency=N)``'s. Each document ends as a
+result or DLQ record (the worker's records and headers), sent with the app's producer
+inside a ``process <topic>`` span that continues the event's trace context.
+
+Acks: an event is acked only after its result or DLQ record was acknowledged by the
+broker, after the agent body has seen its outcome (the ``async for`` asked for the next
+one), and after every earlier event of its partition was acked (see ``acks.py``). Faust
+commits acked offsets, so a crash redelivers whatever was not finished: at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from faust import Stream
+from faust.agents import current_agent
+from faust.exceptions import ImproperlyConfigured
+from faust.types import AppT, EventT, StreamT
+
+from stream.claude import ClaudeClient
+from stream.concurrency import MonotonicClock
+from stream.config import Settings
+from stream.errors import Failure, FatalOutcome, Outcome
+from stream.faust.acks import InOrderAcks
+from stream.handler import Output
+from stream.kafka.reader import RawRecord
+from stream.library import Docstream, typed_output
+from stream.models import DeadLetter, Result
+from stream.telemetry import tracing
+
+__all__ = ["LLMStage"]
+
+log = logging.getLogger(__name__)
+
+_Done = tuple[Any, Any, Result | DeadLetter]  # (partition, ack slot, outcome)
+
+
+class LLMStage:
+    """Build once per app (module level, beside the agents) and share it between agents:
+    one stage = one controller per Claude account and model in this worker."""
+
+    def __init__(
+        self,
+        app: AppT,
+        settings: Settings | None = None,
+        /,
+        *,
+        pipeline: str | None = None,
+        client: ClaudeClient | None = None,
+        **keywords: Any,
+    ) -> None:
+        keywords.setdefault("group_id", app.conf.id)  # DLQ context names the Faust group
+        self._app = app
+        self._docstream = Docstream(settings, pipeline=pipeline, client=client, **keywords)
+        self._acks: InOrderAcks[EventT[Any]] = InOrderAcks()
+        self._clock = MonotonicClock()
+
+    @property
+    def docstream(self) -> Docstream:
+        """The engine: settings, caller (controller state), metrics."""
+        return self._docstream
+
+    async def aclose(self) -> None:
+        await self._docstream.aclose()
+
+    async def process(self, stream: Stream[Any]) -> AsyncIterator[Result | DeadLetter]:
+        """Yield each event's Result or DeadLetter as it finishes (not in offset order)."""
+        _refuse_agent_concurrency()
+        manual = stream.noack()
+        done: asyncio.Queue[_Done] = asyncio.Queue()
+        room = asyncio.Semaphore(self._docstream.settings.processing.buffer_size)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._feed(manual, group, room, done))
+            while True:
+                partition, slot, outcome = await done.get()
+                yield outcome
+                for event in self._acks.finish(partition, slot):
+                    await manual.ack(event)
+                    room.release()
+
+    async def _feed(
+        self,
+        stream: StreamT[Any],
+        group: asyncio.TaskGroup,
+        room: asyncio.Semaphore,
+        done: asyncio.Queue[_Done],
+    ) -> None:
+        async for event in stream.events():
+            await room.acquire()  # buffer_size events in flight, then Faust's buffer fills
+            partition = event.message.tp
+            slot = self._acks.arrived(partition, event)
+            group.create_task(self._one(event, partition, slot, done))
+
+    async def _one(
+        self, event: EventT[Any], partition: Any, slot: Any, done: asyncio.Queue[_Done]
+    ) -> None:
+        record = _raw_record(event)
+        settings = self._docstream.settings
+        with tracing.process_span(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            settings.kafka.group_id,
+            record.headers,
+        ):
+            output = await self._handle(record)
+            output = await self._deliver(record, output)
+        await done.put((partition, slot, typed_output(output)))
+
+    async def _handle(self, record: RawRecord) -> Output:
+        while True:
+            try:
+                return await self._docstream.handle(record)
+            except FatalOutcome as fatal:  # no document is at fault: hold it, never DLQ
+                wait = self._docstream.settings.limits.pause_on_fatal_s
+                log.error("%s: holding offset %d, retrying in %.0f s", fatal, record.offset, wait)
+                await self._clock.sleep(wait)
+
+    async def _deliver(self, record: RawRecord, output: Output) -> Output:
+        try:
+            await self._send(output)
+        except Exception as exc:
+            if output.failure is not None:
+                raise  # the DLQ itself is unwritable: the event stays unacked
+            log.warning(
+                "result for offset %d not accepted (%s); dead-lettering", record.offset, exc
+            )
+            now = datetime.now(UTC)
+            failure = Failure(Outcome.BAD_REQUEST, "output_rejected", type(exc).__name__, now, now)
+            output = self._docstream.handler.dead_letter(record, failure)
+            await self._send(output)
+        return output
+
+    async def _send(self, output: Output) -> None:
+        headers = list(output.headers)
+        with tracing.send_span(output.topic, key=output.key, headers=headers) as span:
+            pending = await self._app.producer.send(
+                output.topic, output.key, output.value, None, None, headers
+            )
+            delivered = await pending  # the broker's acknowledgement
+            tracing.record_delivery(span, partition=delivered.partition, offset=delivered.offset)
+
+
+def _refuse_agent_concurrency() -> None:
+    agent = current_agent()
+    if agent is not None and agent.concurrency > 1:
+        raise ImproperlyConfigured(
+            f"agent {agent.name}: use concurrency=1 with LLMStage; the stage runs documents "
+            "concurrently itself, as far as docstream's limiter allows (limits.*_concurrency)"
+        )
+
+
+def _raw_record(event: EventT[Any]) -> RawRecord:
+    """The event's bytes as received, whatever serializers the topic declares."""
+    message = event.message
+    headers = message.headers or ()
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    return RawRecord(
+        message.topic,
+        message.partition,
+        message.offset,
+        int(message.timestamp * 1000),
+        message.key,
+        message.value,
+        tuple((str(name), bytes(value)) for name, value in pairs),
+    )
