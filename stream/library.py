@@ -21,8 +21,8 @@ from stream.claude import ClaudeClient, make_client
 from stream.concurrency import MonotonicClock
 from stream.config import ConfigError, Settings, load_settings
 from stream.handler import Output, RecordHandler
-from stream.kafka.reader import RawRecord
 from stream.models import DeadLetter, Document, Result
+from stream.ports import RawRecord
 from stream.telemetry.metrics import Metrics
 from stream.worker import build_caller, load_pipelines
 

@@ -32,10 +32,10 @@ from stream.config import Settings
 from stream.errors import Failure, FatalOutcome, Outcome
 from stream.faust.acks import InOrderAcks
 from stream.handler import Output
-from stream.kafka.reader import RawRecord
 from stream.library import Docstream, typed_output
 from stream.models import DeadLetter, Result
-from stream.telemetry import tracing
+from stream.ports import RawRecord
+from stream.telemetry.observer import ProcessorTelemetry
 
 __all__ = ["LLMStage"]
 
@@ -62,6 +62,8 @@ class LLMStage:
         self._app = app
         self._docstream = Docstream(settings, pipeline=pipeline, client=client, **keywords)
         self._acks: InOrderAcks[EventT[Any]] = InOrderAcks()
+        settings = self._docstream.settings
+        self._observer = ProcessorTelemetry(self._docstream.metrics, settings.kafka.group_id)
         self._clock = MonotonicClock()
 
     @property
@@ -104,17 +106,11 @@ class LLMStage:
         self, event: EventT[Any], partition: Any, slot: Any, done: asyncio.Queue[_Done]
     ) -> None:
         record = _raw_record(event)
-        settings = self._docstream.settings
-        with tracing.process_span(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.key,
-            settings.kafka.group_id,
-            record.headers,
-        ):
+        self._observer.dispatched(record)
+        with self._observer.processing(record):  # the worker's spans and metrics
             output = await self._handle(record)
             output = await self._deliver(record, output)
+        self._observer.completed(output)
         await done.put((partition, slot, typed_output(output)))
 
     async def _handle(self, record: RawRecord) -> Output:
@@ -143,12 +139,12 @@ class LLMStage:
 
     async def _send(self, output: Output) -> None:
         headers = list(output.headers)
-        with tracing.send_span(output.topic, key=output.key, headers=headers) as span:
+        with self._observer.sending(output.topic, output.key, headers) as delivered_at:
             pending = await self._app.producer.send(
                 output.topic, output.key, output.value, None, None, headers
             )
             delivered = await pending  # the broker's acknowledgement
-            tracing.record_delivery(span, partition=delivered.partition, offset=delivered.offset)
+            delivered_at(delivered.partition, delivered.offset)
 
 
 def _refuse_agent_concurrency() -> None:
