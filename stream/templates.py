@@ -3,9 +3,15 @@
 Placeholders are ``{{ document }}``, ``{{ id }}``, ``{{ metadata.KEY }}`` and
 ``{{ stages.NAME }}``. Nothing is evaluated: the template is split into literal parts and
 lookups once, when the pipeline file is loaded, so every error surfaces at load time.
-Document text and stage outputs (derived from the document, so just as untrusted) are
-always wrapped in delimiters, and any delimiter-like text inside them is neutralised, so a
-document cannot close its own block and pose as instructions.
+Every document-derived value - the text, the id, metadata values and stage outputs
+(derived from the document, so just as untrusted) - is always wrapped in delimiters, and
+any delimiter-like text inside it is neutralised, so a document cannot close its own
+block and pose as instructions:
+
+    {{ document }}        <document>...</document>
+    {{ id }}              <document_id>...</document_id>
+    {{ metadata.KEY }}    <metadata key="KEY">...</metadata>   (JSON for non-strings)
+    {{ stages.NAME }}     <stage name="NAME">...</stage>
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ __all__ = ["Template", "TemplateContext", "compile_template"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _PATH = re.compile(r"^(document|id|metadata\.[A-Za-z0-9_\-]+|stages\.[A-Za-z_][A-Za-z0-9_]*)$")
-_TAG = re.compile(r"</?\s*(document|stage)\b", re.IGNORECASE)
+# Every delimiter this module writes; "document_id" first, as "document" then fails \b.
+_TAG = re.compile(r"</?\s*(document_id|document|metadata|stage)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +80,14 @@ def compile_template(source: str, *, where: str) -> Template:
 def _lookup(path: tuple[str, ...], ctx: TemplateContext) -> str:
     root = path[0]
     if root == "id":
-        return ctx.document_id
+        return f"<document_id>{_neutralise(ctx.document_id)}</document_id>"
     if root == "document":
         return f"<document>\n{_neutralise(ctx.text)}\n</document>"
     if root == "metadata":
         value = ctx.metadata.get(path[1], "")
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        return _neutralise(text)
+        # The key passed _PATH at load time (letters, digits, _ and -): safe in quotes.
+        return f'<metadata key="{path[1]}">{_neutralise(text)}</metadata>'
     name = path[1]
     return f'<stage name="{name}">\n{_neutralise(ctx.stage_outputs[name])}\n</stage>'
 

@@ -102,7 +102,7 @@ def test_template_wraps_document_and_neutralises_closing_tags() -> None:
 
 
 def test_template_renders_id_metadata_and_stage_outputs() -> None:
-    """id, metadata.KEY (JSON for non-strings) and stage outputs in <stage> blocks."""
+    """id, metadata.KEY (JSON for non-strings) and stage outputs, each in its own block."""
     template = compile_template(
         "{{ id }}|{{ metadata.kind }}|{{ metadata.n }}|{{ stages.summary }}", where="t"
     )
@@ -114,7 +114,10 @@ def test_template_renders_id_metadata_and_stage_outputs() -> None:
             stage_outputs={"summary": "short"},
         )
     )
-    assert rendered == 'd1|email|[1, 2]|<stage name="summary">\nshort\n</stage>'
+    assert rendered == (
+        '<document_id>d1</document_id>|<metadata key="kind">email</metadata>|'
+        '<metadata key="n">[1, 2]</metadata>|<stage name="summary">\nshort\n</stage>'
+    )
 
 
 async def test_truncated_json_output_goes_to_the_dlq_without_a_repair_call() -> None:
