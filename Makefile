@@ -19,7 +19,7 @@ $(BIN)/python:
 # fetches nothing unpinned.
 $(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e '.[dev,embedded]'
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
@@ -51,7 +51,7 @@ lock-upgrade: $(STAMP)
 test-latest:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
-	$(LATEST)/bin/python -m pip install --quiet --upgrade -e '.[dev,bench,faust]'
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -e '.[dev,embedded,bench,faust]'
 	$(LATEST)/bin/python -m pip list --format=freeze > $(LATEST)/versions.txt
 	$(LATEST)/bin/python -m pytest -q -p no:cacheprovider
 

@@ -34,10 +34,14 @@ __all__ = [
 INSTRUMENTATION_NAME = "docstream"
 
 
+# The PyPI distribution name ("docstream" belongs to an unrelated project).
+DISTRIBUTION = "docstream-kafka"
+
+
 def package_version() -> str:
     """The installed docstream version, for the instrumentation scope and resource."""
     try:
-        return version("docstream")
+        return version(DISTRIBUTION)
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "0.0.0"
 
