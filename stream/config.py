@@ -224,6 +224,14 @@ class TelemetrySettings(_Section):
     exporter: Literal["none", "console", "otlp"] = "none"
     service_name: str = "docstream"
     capture_content: bool = Field(False, description="put prompts and outputs in spans")
+    http_port: int | None = Field(
+        None,
+        ge=0,
+        le=65_535,
+        description="docstream run: serve /livez, /readyz and Prometheus /metrics on this port "
+        "(None = off, 0 = any free port)",
+    )
+    http_host: str = Field("0.0.0.0", min_length=1, description="address for http_port")
 
 
 class Settings(BaseSettings):

@@ -21,8 +21,10 @@ from stream.observers import ProcessorObserver, ProcessorObservers
 from stream.pipeline import BUILTIN_PIPELINES, Pipeline, load_pipeline
 from stream.processor import Processor, StopPolicy, WorkerStats
 from stream.progress import LiveProgress, ProgressSnapshot, ProgressTracker, build_snapshot
+from stream.telemetry.endpoints import Endpoints, Page, Readiness
 from stream.telemetry.metrics import Metrics, MetricTotals
 from stream.telemetry.observer import CallTelemetry, ProcessorTelemetry
+from stream.worker_state import WorkerState, WorkerView, describe, longest_hold
 
 __all__ = ["WorkerReport", "build_caller", "load_pipelines", "run_worker"]
 
@@ -87,10 +89,13 @@ async def run_worker(
     progress: bool = False,
     on_start: Callable[[Processor], None] | None = None,
     observer: ProcessorObserver | None = None,
+    metrics_page: Callable[[], Page] | None = None,
 ) -> WorkerReport:
     """Run one worker process until a stop condition, a signal, or a fatal outcome.
 
-    ``observer`` is told what the processor does, after telemetry (benchmarks use it)."""
+    ``observer`` is told what the processor does, after telemetry (benchmarks use it).
+    With ``telemetry.http_port`` the worker serves /livez, /readyz and, given
+    ``metrics_page`` (``TelemetryHandle.prometheus_page``), /metrics."""
     clock = MonotonicClock()
     pipelines, default = load_pipelines(settings, pipeline)
     own_client = client is None
@@ -115,8 +120,18 @@ async def run_worker(
             unregister_lag = metrics.observe_lag(processor.lag)
             if on_start is not None:
                 on_start(processor)
-            async with _signals(processor), _panel(progress, processor, caller, metrics, clock):
+            finished = asyncio.Event()
+
+            def state() -> WorkerState:
+                return describe(_view(processor, caller, clock, finished))
+
+            async with (
+                _signals(processor),
+                _endpoints(settings, state, metrics_page),
+                _panel(progress, processor, caller, metrics, clock),
+            ):
                 code = await processor.run()
+                finished.set()
             unregister_lag()
     finally:
         metrics.close()
@@ -126,6 +141,39 @@ async def run_worker(
     return WorkerReport(
         code, processor.stats, clock.now() - started, default, outcomes, metrics.totals()
     )
+
+
+def _view(
+    processor: Processor, caller: Caller, clock: Clock, finished: asyncio.Event
+) -> WorkerView:
+    controls = caller.controls
+    return WorkerView(
+        finished=finished.is_set(),
+        assigned=processor.assigned,
+        pause_reasons=processor.pause_reasons,
+        budget_waits=tuple(w for c in controls.values() if (w := c.pacer.blocked_on)),
+        retry_after_s=longest_hold(clock, (caller.gate.blocked_until(m) for m in controls)),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _endpoints(
+    settings: Settings, state: Callable[[], WorkerState], metrics_page: Callable[[], Page] | None
+) -> AsyncIterator[None]:
+    """/livez, /readyz and /metrics on ``telemetry.http_port`` while the worker runs."""
+    telemetry = settings.telemetry
+    if telemetry.http_port is None:
+        yield
+        return
+
+    def ready() -> Readiness:
+        now = state()
+        return Readiness(now.ready, now.title)
+
+    async with Endpoints(
+        telemetry.http_host, telemetry.http_port, ready=ready, metrics=metrics_page
+    ):
+        yield
 
 
 def _observers(

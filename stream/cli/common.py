@@ -8,12 +8,15 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from stream.config import ConfigError, Settings, load_settings
 from stream.errors import DocstreamError, PipelineError
+
+if TYPE_CHECKING:
+    from stream.telemetry.setup import TelemetryHandle
 
 # Exit code of a command stopped by one of our errors (README "Exit codes"); the most
 # specific listed class of the error wins. Bad configuration and an unusable pipeline are
@@ -95,18 +98,18 @@ def build_settings(state: CliState, overrides: Mapping[str, Any] | None = None) 
 
 
 @contextlib.contextmanager
-def command_telemetry(settings: Settings) -> Iterator[None]:
+def command_telemetry(settings: Settings, *, prometheus: bool = False) -> Iterator[TelemetryHandle]:
     """Telemetry for one command, configured as every command does (telemetry.exporter and
     the OTEL_* variables), flushed when the command ends: a trace starts at the publisher
-    and a short command's spans are exported too."""
+    and a short command's spans are exported too. ``prometheus``: also feed /metrics."""
     from stream.telemetry.setup import configure_telemetry
 
     try:
-        handle = configure_telemetry(settings.telemetry)
+        handle = configure_telemetry(settings.telemetry, prometheus=prometheus)
     except ConfigError as exc:
         fail_with(exc)
     with handle:
-        yield
+        yield handle
 
 
 def setup_logging(verbose: int) -> None:

@@ -49,6 +49,11 @@ __all__ = ["run"]
 )
 @click.option("--progress/--no-progress", default=False, help="Live terminal panel.")
 @click.option(
+    "--http-port",
+    type=click.IntRange(0, 65_535),
+    help="Serve /livez, /readyz and Prometheus /metrics on this port (telemetry.http_port).",
+)
+@click.option(
     "--telemetry",
     type=click.Choice(["none", "console", "otlp"]),
     help="Telemetry export (OTLP is configured by the OTEL_* variables).",
@@ -67,6 +72,7 @@ def run(
     max_documents: int | None,
     until_idle: float | None,
     progress: bool,
+    http_port: int | None,
     telemetry: str | None,
 ) -> None:
     """Process documents from the input topic until stopped (SIGTERM/SIGINT drain and commit)."""
@@ -86,19 +92,22 @@ def run(
             "limits.max_concurrency": max_concurrency,
             "limits.algorithm": limit_algorithm,
             "telemetry.exporter": telemetry,
+            "telemetry.http_port": http_port,
         },
     )
     if pipeline is not None and pipeline not in BUILTIN_PIPELINES and not Path(pipeline).exists():
         builtins = ", ".join(BUILTIN_PIPELINES)
         fail(f"--pipeline {pipeline}: no such file and not a built-in ({builtins})")
     try:
-        with command_telemetry(settings):
+        serving = settings.telemetry.http_port is not None
+        with command_telemetry(settings, prometheus=serving) as handle:
             report = asyncio.run(
                 run_worker(
                     settings,
                     stop=StopPolicy(max_documents=max_documents, until_idle_s=until_idle),
                     pipeline=pipeline,
                     progress=progress,
+                    metrics_page=handle.prometheus_page if serving else None,
                 )
             )
     except DocstreamError as exc:

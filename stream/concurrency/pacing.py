@@ -192,10 +192,18 @@ class HeadroomPacer:
         self._changed = asyncio.Event()
         self._blind = blind_reservations
         self._informed = False  # a call has reached the server and come back
+        self._blocked_on: str | None = None
 
     def bucket(self, kind: str) -> TokenBucket | None:
         """The bucket for ``kind`` (one of ``BUCKET_KINDS``), or None while unknown."""
         return self._buckets.get(kind)
+
+    @property
+    def blocked_on(self) -> str | None:
+        """What the reservation at the head of the queue waits for: a bucket kind
+        ("requests", "input-tokens", "output-tokens") or "first answer"; None if none waits.
+        (One waiter at a time loops; the others wait for their turn behind it.)"""
+        return self._blocked_on
 
     @property
     def outstanding(self) -> int:
@@ -232,15 +240,21 @@ class HeadroomPacer:
             raise ValueError("token estimates must be >= 0")
         amounts = {"requests": 1.0, "input-tokens": input_tokens, "output-tokens": output_tokens}
         async with self._turn(priority):
-            while True:
-                changed = self._changed
-                if self._flying_blind():
-                    await changed.wait()  # the first answer, or a blind call settled
-                    continue
-                wait = max((self._wait_for(k, float(a)) for k, a in amounts.items()), default=0)
-                if wait <= 0:
-                    break
-                await sleep_or_event(self._clock, wait, changed)
+            try:
+                while True:
+                    changed = self._changed
+                    if self._flying_blind():
+                        self._blocked_on = "first answer"
+                        await changed.wait()  # the first answer, or a blind call settled
+                        continue
+                    waits = {k: self._wait_for(k, float(a)) for k, a in amounts.items()}
+                    kind = max(waits, key=waits.__getitem__)
+                    if waits[kind] <= 0:
+                        break
+                    self._blocked_on = kind
+                    await sleep_or_event(self._clock, waits[kind], changed)
+            finally:
+                self._blocked_on = None
             for kind, amount in amounts.items():
                 if (bucket := self._buckets.get(kind)) is not None:
                     bucket.debit(amount)

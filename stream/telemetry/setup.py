@@ -16,6 +16,11 @@ Traces use a ``BatchSpanProcessor`` (export off the event loop), metrics a
 service name is ``OTEL_SERVICE_NAME`` if set, else ``settings.service_name``; other
 resource attributes come from ``OTEL_RESOURCE_ATTRIBUTES``.
 
+``prometheus=True`` (``docstream run`` with ``telemetry.http_port``) adds OpenTelemetry's
+Prometheus reader to the same MeterProvider, whatever the exporter, so ``/metrics`` shows
+the very instruments OTLP exports; ``TelemetryHandle.prometheus_page()`` renders them with
+prometheus-client.
+
 The providers are handed to ``stream.telemetry.providers`` explicitly and, once per
 process, also set as the global ones (so other instrumentations join the same traces).
 ``install_in_memory()`` does the same with in-memory exporters and never touches the
@@ -84,6 +89,13 @@ class TelemetryHandle:
     meter_provider: MeterProvider | None = None
     _previous: ProviderState = field(default_factory=ProviderState)
     _closed: bool = False
+    prometheus: bool = False
+
+    def prometheus_page(self) -> tuple[bytes, str]:
+        """The Prometheus exposition of every metric (body, content type)."""
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
     def force_flush(self, timeout_ms: int = 10_000) -> bool:
         ok = True
@@ -117,38 +129,53 @@ class TelemetryHandle:
 
 
 def configure_telemetry(
-    settings: TelemetrySettings, *, set_global: bool = True, instance_id: str | None = None
+    settings: TelemetrySettings,
+    *,
+    set_global: bool = True,
+    instance_id: str | None = None,
+    prometheus: bool = False,
 ) -> TelemetryHandle:
-    """Install providers for ``settings.exporter`` and point docstream at them."""
+    """Install providers for ``settings.exporter`` (plus the Prometheus reader when
+    ``prometheus``) and point docstream at them."""
     disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
-    if settings.exporter == "none" or disabled:
+    if disabled or (settings.exporter == "none" and not prometheus):
         previous = use_providers(ProviderState(capture_content=settings.capture_content))
         return TelemetryHandle("none", _previous=previous)
     resource = _resource(settings.service_name, instance_id)
-    if settings.exporter == "console":
-        span_exporter: SpanExporter = ConsoleSpanExporter(out=sys.stderr)
-        metric_exporter: MetricExporter = ConsoleMetricExporter(out=sys.stderr)
-    else:
-        span_exporter = _otlp_span_exporter(_protocol("TRACES"))
-        metric_exporter = _otlp_metric_exporter(_protocol("METRICS"))
-    tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
-    meter_provider = MeterProvider(
-        resource=resource, metric_readers=[PeriodicExportingMetricReader(metric_exporter)]
-    )
+    tracer_provider: TracerProvider | None = None
+    readers: list[MetricReader] = []
+    if settings.exporter != "none":
+        span_exporter, metric_exporter = _exporters(settings.exporter)
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        readers.append(PeriodicExportingMetricReader(metric_exporter))
+    if prometheus:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+        readers.append(PrometheusMetricReader())
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     previous = use_providers(
         ProviderState(tracer_provider, meter_provider, settings.capture_content)
     )
     if set_global:
         _install_global(tracer_provider, meter_provider)
-    return TelemetryHandle(settings.exporter, tracer_provider, meter_provider, previous)
+    return TelemetryHandle(
+        settings.exporter, tracer_provider, meter_provider, previous, prometheus=prometheus
+    )
 
 
-def _install_global(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
+def _exporters(exporter: str) -> tuple[SpanExporter, MetricExporter]:
+    if exporter == "console":
+        return ConsoleSpanExporter(out=sys.stderr), ConsoleMetricExporter(out=sys.stderr)
+    return _otlp_span_exporter(_protocol("TRACES")), _otlp_metric_exporter(_protocol("METRICS"))
+
+
+def _install_global(tracer_provider: TracerProvider | None, meter_provider: MeterProvider) -> None:
     global _global_installed
     if not _global_installed:  # the API allows it once per process; later calls would warn
         _global_installed = True
-        otel_trace.set_tracer_provider(tracer_provider)
+        if tracer_provider is not None:
+            otel_trace.set_tracer_provider(tracer_provider)
         otel_metrics.set_meter_provider(meter_provider)
 
 
