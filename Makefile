@@ -6,11 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
+# The worker image's lock: runtime dependencies and the build backend only (no dev tools,
+# no embedded broker), at the versions of $(LOCK).
+IMAGE_LOCK := deploy/requirements.image.lock
 LATEST := .venv-latest
 LOCK_FLAGS := --all-extras --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test lint fuzz lock lock-upgrade test-latest schemas bench clean
+.PHONY: demo test lint fuzz lock lock-upgrade image-lock test-latest schemas bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +45,15 @@ fuzz: $(STAMP)
 # first to see what they do.
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK)
+	$(MAKE) image-lock
 
 lock-upgrade: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(LOCK)
+	$(MAKE) image-lock
+
+image-lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml deploy/image-build.in -c $(LOCK) --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 -o $(IMAGE_LOCK)
 
 # The newest versions pyproject.toml allows, in a separate venv: a breaking upstream
 # release shows here before it reaches the lock. Not part of .ci/run.
