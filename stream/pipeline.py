@@ -62,6 +62,8 @@ class Pipeline:
     levels: tuple[tuple[str, ...], ...]  # topological layers; a layer runs concurrently
     warm_cache: bool = False
     version: str = ""  # digest of the spec and defaults: what a stored output was made by
+    reads_id: bool = False  # some template uses {{ id }}
+    reads_metadata: frozenset[str] = frozenset()  # the metadata keys templates use
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,16 @@ def compile_pipeline(
     version = hashlib.sha256(
         f"{spec.model_dump_json()}\0{default_model}\0{default_max_tokens}".encode()
     ).hexdigest()[:16]
-    return Pipeline(spec.name, _count_sharing(stages), _levels(spec), spec.warm_cache, version)
+    parts = [p for stage in stages.values() for p in stage.user.parts if isinstance(p, tuple)]
+    return Pipeline(
+        spec.name,
+        _count_sharing(stages),
+        _levels(spec),
+        spec.warm_cache,
+        version,
+        reads_id=("id",) in parts,
+        reads_metadata=frozenset(p[1] for p in parts if p[0] == "metadata"),
+    )
 
 
 def _count_sharing(stages: dict[str, CompiledStage]) -> dict[str, CompiledStage]:
