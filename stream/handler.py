@@ -92,9 +92,9 @@ class RecordHandler:
         pipeline = self._pipelines.get(name)
         if pipeline is None:
             known = ", ".join(sorted(self._pipelines))
-            failure = _failure(
-                Outcome.BAD_INPUT, "unknown_pipeline", f"no pipeline {name!r} ({known})"
-            )
+            # The name is document content: say which pipelines exist, not which was asked.
+            message = f"the document names a pipeline this worker does not run (it runs {known})"
+            failure = _failure(Outcome.BAD_INPUT, "unknown_pipeline", message)
             return self.dead_letter(record, failure)
         run = await run_pipeline(
             pipeline,

@@ -365,7 +365,10 @@ async def _run_stage(
     failure = second.failure(stage.spec.name, Outcome.INVALID_OUTPUT)
     raise _StageFailed(
         replace(
-            failure, error_class="invalid_json_output", message=problem[:500], attempts=attempts
+            failure,
+            error_class="invalid_json_output",
+            message=_dlq_summary(stage, second.final.text),
+            attempts=attempts,
         )
     )
 
@@ -394,13 +397,35 @@ async def _call(
 
 
 def _validate_json(stage: CompiledStage, text: str) -> tuple[Any | None, str | None]:
+    """(value, None), or (None, what is wrong): told to the model, so it may quote the output."""
+    value, error = _parse_and_check(stage, text)
+    if isinstance(error, str):
+        return None, error
+    if error is not None:
+        path = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        return None, f"output does not match the schema at {path}: {error.message}"
+    return value, None
+
+
+def _dlq_summary(stage: CompiledStage, text: str) -> str:
+    """What is wrong, for the DLQ: the output is derived from the document, so only names
+    from our own schema are shown (the schema path and the rule that failed), never its
+    values or keys."""
+    _, error = _parse_and_check(stage, text)
+    if error is None or isinstance(error, str):
+        return error or "output is not valid"
+    rule = "/".join(str(p) for p in error.absolute_schema_path) or "(root)"
+    return f"output does not match the schema: rule {rule} failed"
+
+
+def _parse_and_check(
+    stage: CompiledStage, text: str
+) -> tuple[Any | None, str | jsonschema.ValidationError | None]:
     assert stage.validator is not None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"output is not JSON ({exc.msg} at char {exc.pos})"
-    error = jsonschema.exceptions.best_match(stage.validator.iter_errors(value))
-    if error is not None:
-        path = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        return None, f"output does not match the schema at {path}: {error.message}"
-    return value, None
+    except (ValueError, RecursionError):  # a 4301-digit number, nesting past the parser
+        return None, "output is JSON that cannot be decoded (a number too long or too deep)"
+    return value, jsonschema.exceptions.best_match(stage.validator.iter_errors(value))

@@ -154,3 +154,41 @@ async def test_truncated_json_output_goes_to_the_dlq_without_a_repair_call() -> 
     assert (run.failure.outcome, run.failure.error_class) == (Outcome.TRUNCATED, "max_tokens")
     assert run.failure.stage == "anomalies"
     assert sum(1 for c in calls if c.stage == "anomalies") == 1
+
+
+async def test_invalid_json_output_dlq_message_never_quotes_the_output() -> None:
+    """The schema error told to the model may quote its output (derived from the document);
+    the DLQ message names only the schema rule that failed."""
+    from stream.calls import Caller
+    from stream.claude.types import CallRequest, CallResult
+    from stream.concurrency import CircuitBreaker, MonotonicClock
+    from stream.config import load_settings
+    from stream.errors import Outcome
+    from stream.models import Document
+    from stream.pipeline import run_pipeline
+
+    secret = "SENTINEL-Jane-Roe-1970"
+    calls: list[CallRequest] = []
+
+    class Echoing:
+        async def call(self, request: CallRequest) -> CallResult:
+            calls.append(request)
+            echo = f'{{"summary": "s", "labels": ["a"], "score": "{secret}"}}'
+            return CallResult(Outcome.SUCCESS, text=echo, finish_reason="end_turn")
+
+        async def count_tokens(self, request: CallRequest) -> int:
+            return 1
+
+        async def aclose(self) -> None:
+            return None
+
+    clock = MonotonicClock()
+    caller = Caller(Echoing(), load_settings().limits, clock, breaker=CircuitBreaker(clock))
+    run = await run_pipeline(_load("triage"), Document(id="d", text=secret), caller)
+
+    assert run.failure is not None
+    assert (run.failure.error_class, run.failure.stage) == ("invalid_json_output", "anomalies")
+    assert "SENTINEL" not in run.failure.message
+    assert "properties/score/type" in run.failure.message
+    repair = [c for c in calls if c.stage == "anomalies"][-1]
+    assert f"'{secret}' is not of type 'number'" in repair.user  # the model is told

@@ -34,8 +34,8 @@ returns None and the caller re-raises, so bugs crash loudly instead of filling t
 
 Error messages never carry document text: API error bodies can quote the input, so the
 message is built from the status and error type plus the API's message with every
-quoted span removed, and that message is dropped if it still shares a run of 31+
-characters with the user turn.
+quoted span and every run of 8+ characters shared with the user turn cut out, and that
+message is dropped if it still shares a run of 31+ characters with the user turn.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ _BACKTICKED = re.compile(r"`([^`]*)`")
 _IDENT = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,48}$")
 _API_MESSAGE_CHARS = 300
 _LEAK_WINDOW, _LEAK_STRIDE = 24, 8  # any shared run of >= 31 chars is caught
+_ECHO_MIN = 8  # shorter shared runs are common words ("request", "tokens"), kept
 
 _STATUS_OUTCOMES: dict[int, tuple[Outcome, str]] = {
     400: (Outcome.BAD_REQUEST, "invalid_request_error"),
@@ -318,17 +319,43 @@ def sanitize_api_message(message: str, forbidden_text: str = "") -> str:
     """The API's own message with quoted spans removed and no run of the user turn.
 
     Single, double and typographic quotes are replaced by ``'…'``; backticked spans
-    survive only when they look like a parameter name (``max_tokens``). If a run of 31+
-    characters of ``forbidden_text`` still appears, the whole message is withheld.
+    survive only when they look like a parameter name (``max_tokens``). Every run of
+    8+ characters that also occurs in ``forbidden_text`` is replaced by ``…`` (short,
+    unquoted echoes too, e.g. a marker or a name the API repeats back); if a run of 31+
+    characters still appears across those cuts, the whole message is withheld.
     """
     text = " ".join(message.split())
     text = _QUOTED.sub("'…'", text)
     text = _BACKTICKED.sub(lambda m: m.group(0) if _IDENT.match(m.group(1)) else "`…`", text)
     if len(text) > _API_MESSAGE_CHARS:
         text = text[: _API_MESSAGE_CHARS - 1] + "…"
-    if forbidden_text and _shares_run(text, " ".join(forbidden_text.split())):
+    if not forbidden_text:
+        return text
+    forbidden = " ".join(forbidden_text.split())
+    text = _cut_shared_runs(text, forbidden)
+    if _shares_run(text, forbidden):
         return "(the API message quoted the request and was withheld)"
     return text
+
+
+def _cut_shared_runs(text: str, forbidden: str) -> str:
+    """``text`` with each maximal run of _ECHO_MIN+ chars found in ``forbidden`` cut out.
+
+    About len(text) substring searches (the text is at most _API_MESSAGE_CHARS long);
+    this runs only on error answers.
+    """
+    pieces: list[str] = []
+    start = i = 0
+    while i + _ECHO_MIN <= len(text):
+        if text[i : i + _ECHO_MIN] not in forbidden:
+            i += 1
+            continue
+        end = i + _ECHO_MIN
+        while end < len(text) and text[i : end + 1] in forbidden:
+            end += 1
+        pieces += [text[start:i], "…"]
+        start = i = end
+    return "".join([*pieces, text[start:]])
 
 
 def _shares_run(text: str, forbidden: str) -> bool:

@@ -196,6 +196,19 @@ def test_error_message_quoting_the_document_drops_the_quote() -> None:
     assert "Jane" not in (quoted.error_message or "")
 
 
+def test_error_message_never_echoes_a_short_unquoted_piece_of_the_document() -> None:
+    """An unquoted echo shorter than 31 characters (a marker, a name) is cut as well, and
+    a message that shares nothing with the document is kept whole."""
+    user = "<document>\nmeeting with Jane Roe [[sim:nosuchmode]] at noon\n</document>"
+    echo = _body("invalid_request_error", "unknown marker [[sim:nosuchmode]] near Jane Roe.")
+    message = classify_status(400, echo, forbidden_text=user).error_message or ""
+    assert message.startswith("HTTP 400 invalid_request_error: unknown marker")
+    assert "nosuchmode" not in message and "Jane Roe" not in message
+    plain = _body("invalid_request_error", "max_tokens: must be at most 64000")
+    kept = classify_status(400, plain, forbidden_text=user).error_message
+    assert kept == "HTTP 400 invalid_request_error: max_tokens: must be at most 64000"
+
+
 def test_error_message_is_at_most_500_characters() -> None:
     """Messages fit the DLQ header limit."""
     verdict = classify_status(400, _body("invalid_request_error", "x " * 5000))

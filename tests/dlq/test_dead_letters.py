@@ -32,13 +32,21 @@ CASES: dict[str, tuple[bytes, str, str, str | None, str, bool]] = {
         doc("flaky", f"{SENTINEL} [[sim:error500]]")[1],
         "retries_exhausted", "api_error", "500", "2", True,
     ),
+    "marker": (  # the simulator's message echoes an unknown marker: it must not survive
+        doc("marker", f"{SENTINEL} [[sim:nosuchmode]]")[1],
+        "bad_request", "invalid_request_error", "400", "1", True,
+    ),
     "json": (b'{"id": "json", "text": ', "bad_input", "invalid_json", None, "0", False),
     "utf8": (b'{"id": "utf8", "text": "\xff"}', "bad_input", "invalid_utf8", None, "0", False),
     "schema": (b'{"id": "", "text": 5}', "bad_input", "schema", None, "0", False),
+    "extra": (  # an unknown field's name is document content too
+        doc("extra", "t", **{SENTINEL: 1})[1], "bad_input", "schema", None, "0", False,
+    ),
     "empty": (b"", "bad_input", "empty", None, "0", False),
     "large": (doc("large", "x" * 300)[1], "bad_input", "too_large", None, "0", False),
     "pipeline": (
-        doc("pipeline", "t", pipeline="nope")[1], "bad_input", "unknown_pipeline", None, "0", False,
+        doc("pipeline", "t", pipeline=SENTINEL)[1],
+        "bad_input", "unknown_pipeline", None, "0", False,
     ),
 }  # fmt: skip
 
@@ -78,6 +86,7 @@ async def test_dead_letters_each_outcome_class_carries_full_context(
             got["last_failure_at"]
         )
         assert all(SENTINEL not in v for v in got.values()), key
+        assert "nosuchmode" not in got["error.message"], key
     assert by_key["flaky"] and _context(by_key["flaky"])["stage"] == "summary"
     assert _context(by_key["too-long"])["error.message"].startswith("HTTP 400")
 
