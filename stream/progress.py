@@ -5,8 +5,13 @@ Three pieces, each testable without a terminal:
 - ``ProgressTracker`` turns monotonically increasing counters into rates over a sliding
   window, with an injected clock (so tests need no sleeping).
 - ``build_snapshot`` makes a ``ProgressSnapshot`` from ``Metrics.totals()`` plus the
-  worker's live figures (in flight, limit, lag, pause reason).
+  worker's live figures (in flight, limit, lag) and its state (``stream.worker_state``:
+  joining, running, waiting for budget and which, paused and why, draining, done).
 - ``render(snapshot)`` draws it; ``LiveProgress`` keeps it on screen with ``rich.live``.
+
+Rates are estimates over the tracker's window: until it holds ``MIN_RATE_WINDOW_S`` of
+samples the panel says "measuring" instead of extrapolating a few seconds to a minute
+or an ETA, and afterwards it marks them as estimates (≈, "est.") with their window.
 
 ``LiveProgress`` can run two ways. ``with LiveProgress(source):`` refreshes on rich's own
 thread, so ``source`` must be safe to call from another thread (reading counters is).
@@ -31,8 +36,10 @@ from rich.table import Table
 from rich.text import Text
 
 from stream.telemetry.metrics import MetricTotals
+from stream.worker_state import RUNNING, Phase, WorkerState
 
 __all__ = [
+    "MIN_RATE_WINDOW_S",
     "LiveProgress",
     "ProgressSnapshot",
     "ProgressTracker",
@@ -60,7 +67,12 @@ class ProgressSnapshot:
     cost_per_min_usd: float
     cost_total_usd: float
     eta_s: float | None
-    paused_reason: str | None = None
+    state: WorkerState = RUNNING
+    rate_window_s: float = 0.0  # seconds of samples behind the rates
+
+
+# Shorter than this, a rate is a guess: the panel says "measuring" rather than showing it.
+MIN_RATE_WINDOW_S = 10.0
 
 
 class ProgressTracker:
@@ -100,6 +112,13 @@ class ProgressTracker:
             return None
         return (last[name] - first[name]) / (t1 - t0)
 
+    @property
+    def span_s(self) -> float:
+        """Seconds between the oldest and the newest sample the rates use."""
+        if len(self._samples) < 2:
+            return 0.0
+        return self._samples[-1][0] - self._samples[0][0]
+
     def per_minute(self, name: str) -> float | None:
         rate = self.rate(name)
         return None if rate is None else rate * 60.0
@@ -122,7 +141,7 @@ def build_snapshot(
     inflight: int,
     limit: int,
     lag: int | None,
-    paused_reason: str | None = None,
+    state: WorkerState | None = None,
 ) -> ProgressSnapshot:
     """Sample ``totals`` into ``tracker`` and assemble the panel's figures."""
     tracker.sample(
@@ -143,7 +162,8 @@ def build_snapshot(
         cost_per_min_usd=tracker.per_minute("cost") or 0.0,
         cost_total_usd=totals.cost_usd,
         eta_s=tracker.eta_s(lag),
-        paused_reason=paused_reason,
+        state=state or RUNNING,
+        rate_window_s=tracker.span_s,
     )
 
 
@@ -172,9 +192,22 @@ def format_usd(value: float) -> str:
     return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
 
 
+# Title colour per phase: red only for a pause that needs a person.
+_PHASE_STYLE = {
+    Phase.JOINING: "yellow",
+    Phase.RUNNING: "cyan",
+    Phase.WAITING: "yellow",
+    Phase.PAUSED: "red",
+    Phase.DRAINING: "yellow",
+    Phase.DONE: "green",
+}
+
+
 def render(snapshot: ProgressSnapshot) -> RenderableType:
     """The panel for one snapshot (a rich renderable; print it to any Console)."""
     s = snapshot
+    estimated = s.rate_window_s >= MIN_RATE_WINDOW_S
+    window = f"(est., last {format_duration(s.rate_window_s)})"
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -182,20 +215,23 @@ def render(snapshot: ProgressSnapshot) -> RenderableType:
         "processed",
         f"{s.processed:,}  (results {s.results:,} · DLQ {s.dead_lettered:,})",
     )
-    grid.add_row("throughput", f"{s.rate_per_s:,.1f} docs/s")
+    grid.add_row(
+        "throughput", f"≈ {s.rate_per_s:,.1f} docs/s {window}" if estimated else "measuring…"
+    )
     lag = "—" if s.lag is None else f"{s.lag:,}"
-    grid.add_row("lag", f"{lag}  ETA {format_duration(s.eta_s)}")
+    eta = f"ETA ≈ {format_duration(s.eta_s)} (est.)" if estimated else "ETA —"
+    grid.add_row("lag", f"{lag}  {eta}")
     grid.add_row("in flight", f"{s.inflight:,} / limit {s.limit:,}")
     grid.add_row("429 / 529", f"{s.rate_limited:,} / {s.overloaded:,}")
-    grid.add_row("tokens/min", format_compact(s.tokens_per_min))
     grid.add_row(
-        "cost", f"{format_usd(s.cost_per_min_usd)}/min  ·  {format_usd(s.cost_total_usd)} total"
+        "tokens/min", f"≈ {format_compact(s.tokens_per_min)}" if estimated else "measuring…"
     )
+    per_minute = f"≈ {format_usd(s.cost_per_min_usd)}/min  ·  " if estimated else ""
+    grid.add_row("cost", f"{per_minute}{format_usd(s.cost_total_usd)} total")
     grid.add_row("elapsed", format_duration(s.elapsed_s))
-    if s.paused_reason:
-        title = Text(f"docstream — PAUSED: {s.paused_reason}", style="bold red")
-        return Panel(grid, title=title, border_style="red", expand=False)
-    return Panel(grid, title="docstream", border_style="cyan", expand=False)
+    style = _PHASE_STYLE[s.state.phase]
+    title = Text(f"docstream — {s.state.title}", style=f"bold {style}")
+    return Panel(grid, title=title, border_style=style, expand=False)
 
 
 def _render_or_explain(source: Callable[[], ProgressSnapshot]) -> RenderableType:

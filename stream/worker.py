@@ -128,7 +128,7 @@ async def run_worker(
             async with (
                 _signals(processor),
                 _endpoints(settings, state, metrics_page),
-                _panel(progress, processor, caller, metrics, clock),
+                _panel(progress, processor, caller, metrics, clock, state),
             ):
                 code = await processor.run()
                 finished.set()
@@ -212,7 +212,12 @@ async def _signals(processor: Processor) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def _panel(
-    enabled: bool, processor: Processor, caller: Caller, metrics: Metrics, clock: Clock
+    enabled: bool,
+    processor: Processor,
+    caller: Caller,
+    metrics: Metrics,
+    clock: Clock,
+    state: Callable[[], WorkerState],
 ) -> AsyncIterator[None]:
     """The live terminal panel of ``docstream run --progress``."""
     if not enabled:
@@ -223,7 +228,6 @@ async def _panel(
 
     def snapshot() -> ProgressSnapshot:
         lag = processor.lag()
-        reasons = processor.pause_reasons - {"backpressure"}
         return build_snapshot(
             metrics.totals(),
             tracker,
@@ -231,7 +235,7 @@ async def _panel(
             inflight=sum(c.limiter.inflight for c in caller.controls.values()),
             limit=sum(c.limiter.limit for c in caller.controls.values()),
             lag=sum(lag.values()) if lag else None,
-            paused_reason=", ".join(sorted(reasons)) or None,
+            state=state(),
         )
 
     async with LiveProgress(snapshot):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from stream.concurrency import Clock
 
-__all__ = ["Phase", "WorkerState", "WorkerView", "describe", "longest_hold"]
+__all__ = ["RUNNING", "Phase", "WorkerState", "WorkerView", "describe", "longest_hold"]
 
 
 class Phase(enum.Enum):
@@ -35,6 +35,9 @@ class WorkerState:
     @property
     def title(self) -> str:
         return self.phase.value + (f": {self.detail}" if self.detail else "")
+
+
+RUNNING = WorkerState(Phase.RUNNING, "", True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -296,3 +296,18 @@ async def test_pacer_skips_malformed_header_values() -> None:
     pacer.observe_headers(bad)
     assert pacer.bucket("requests") is None
     assert pacer.bucket("input-tokens") is None
+
+
+async def test_pacer_says_which_budget_its_head_reservation_waits_for() -> None:
+    """The live panel's "waiting for budget: rate-limit input-tokens" comes from here."""
+    clock = ManualClock()
+    pacer = make_pacer(clock, request_margin=0, token_margin=0)
+    pacer.observe_headers({**headers("input-tokens", 6_000, 0), **headers("requests", 50, 40)})
+    assert pacer.blocked_on is None
+    task = asyncio.create_task(pacer.reserve(600, 10))
+    await settle()
+    assert pacer.blocked_on == "input-tokens"
+    pacer.observe_headers(headers("input-tokens", 6_000, 6_000))
+    await settle()
+    assert task.done() and pacer.blocked_on is None
+    pacer.release(task.result())

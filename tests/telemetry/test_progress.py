@@ -44,6 +44,7 @@ SNAPSHOT = ProgressSnapshot(
     cost_per_min_usd=0.1234,
     cost_total_usd=12.5,
     eta_s=163.6,
+    rate_window_s=30.0,
 )
 
 
@@ -124,11 +125,12 @@ def test_build_snapshot_computes_rates_from_totals() -> None:
         output_tokens=3_000,
         cost_usd=0.6,
     )
-    snap = build_snapshot(totals, tracker, **kwargs, paused_reason=None)  # type: ignore[arg-type]
+    snap = build_snapshot(totals, tracker, **kwargs)  # type: ignore[arg-type]
     assert snap.rate_per_s == 2.0
     assert snap.tokens_per_min == 24_000.0
     assert snap.cost_per_min_usd == pytest.approx(1.2)
     assert snap.eta_s == 150.0
+    assert snap.rate_window_s == 30.0
     assert (snap.processed, snap.results, snap.dead_lettered, snap.rate_limited) == (60, 58, 2, 1)
 
 
@@ -141,7 +143,7 @@ def test_render_snapshot_contains_the_numbers() -> None:
         "45",
         "41.5 docs/s",
         "6,789",
-        "ETA 2m 44s",
+        "ETA ≈ 2m 44s",
         "37 / limit 48",
         "3 / 2",
         "45.6k",
@@ -154,12 +156,15 @@ def test_render_snapshot_contains_the_numbers() -> None:
 
 
 def test_render_paused_and_unknown_lag() -> None:
-    """A pause reason is in the title; unknown lag and ETA show as a dash."""
+    """A pause and its reason are in the title; unknown lag and ETA show as a dash."""
     from dataclasses import replace
 
-    text = _text(render(replace(SNAPSHOT, paused_reason="auth", lag=None, eta_s=None)))
-    assert "PAUSED: auth" in text
-    assert "lag" in text and "ETA —" in text
+    from stream.worker_state import Phase, WorkerState
+
+    paused = WorkerState(Phase.PAUSED, "auth, config or spend-cap outcome", False)
+    text = _text(render(replace(SNAPSHOT, state=paused, lag=None, eta_s=None)))
+    assert "paused: auth, config or spend-cap outcome" in text
+    assert "lag" in text and "ETA ≈ —" in text
 
 
 def test_format_duration_hours() -> None:
