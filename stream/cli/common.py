@@ -92,9 +92,11 @@ def fail_with(exc: DocstreamError) -> NoReturn:
 def build_settings(state: CliState, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Settings from flag overrides ("section.field": value) > env > --config file > defaults."""
     try:
-        return load_settings(state.config_file, overrides)
+        settings = load_settings(state.config_file, overrides)
     except ConfigError as exc:
         fail_with(exc)
+    setup_logging(state.verbose, capture_content=settings.telemetry.capture_content)
+    return settings
 
 
 @contextlib.contextmanager
@@ -112,14 +114,25 @@ def command_telemetry(settings: Settings, *, prometheus: bool = False) -> Iterat
         yield handle
 
 
-def setup_logging(verbose: int) -> None:
+# Third-party loggers whose DEBUG lines print payloads: aiokafka's producer logs every
+# record it sends (DLQ originals, result JSON), the anthropic SDK its request options (the
+# prompt), httpcore its traffic. They go below INFO only when content capture is on.
+_PAYLOAD_LOGGERS = ("aiokafka", "anthropic", "httpcore")
+
+
+def setup_logging(verbose: int, *, capture_content: bool = False) -> None:
+    """stderr logging for -v/-vv. Called again once the settings say whether content
+    capture is on (``build_settings``); until then, payload loggers stay at INFO."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # The SDK's debug log prints request bodies (document text); keep it quiet.
-    logging.getLogger("anthropic").setLevel(max(level, logging.INFO))
+    floor = logging.NOTSET if capture_content else logging.INFO
+    for name in _PAYLOAD_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, floor))
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # aiokafka logs every failed connection attempt at ERROR while it retries; what stops a
-    # command reaches the user as docstream's own one line, so its log waits for -v.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL if verbose == 0 else level)
+    if verbose == 0:
+        # aiokafka logs every failed connection attempt at ERROR while it retries; what
+        # stops a command reaches the user as docstream's own one line, so its log waits
+        # for -v.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

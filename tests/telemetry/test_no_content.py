@@ -1,9 +1,17 @@
-"""Sentinel test: document text and secrets never reach telemetry unless capture is on."""
+"""Sentinel test: document text and secrets never reach telemetry or the -vv log unless
+capture is on."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+
 import pytest
 
+from stream.config import Settings
+from stream.simulator import SimulatorProcess
 from stream.telemetry.metrics import Metrics
 from stream.telemetry.setup import InMemoryTelemetry, install_in_memory
 from stream.telemetry.tracing import (
@@ -14,6 +22,8 @@ from stream.telemetry.tracing import (
     send_span,
     wait_span,
 )
+from tests.fixtures.broker import SettingsFactory
+from tests.processor.helpers import doc, publish
 
 SECRET = "sk-ant-api03-SENTINELSECRET0123456789"
 DOC = "SENTINEL-DOCUMENT-TEXT patient Jane Roe, born 1970"
@@ -66,3 +76,46 @@ def test_helpers_sentinel_text_absent_unless_capture(capture: bool) -> None:
         assert DOC not in exported
         assert SECRET not in exported
         assert "SENTINEL" not in exported
+
+
+def _worker_env(settings: Settings, base_url: str, capture: bool) -> dict[str, str]:
+    kafka = settings.kafka
+    return {
+        **os.environ,
+        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "DOCSTREAM_KAFKA__PROFILE": kafka.profile,
+        "DOCSTREAM_KAFKA__GROUP_ID": kafka.group_id,
+        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
+        "DOCSTREAM_KAFKA__TOPICS__RESULTS": kafka.topics.results,
+        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
+        "DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS": "2000",
+        "DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+        "DOCSTREAM_CLAUDE__BASE_URL": base_url,
+        "DOCSTREAM_TELEMETRY__CAPTURE_CONTENT": str(capture).lower(),
+    }
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("capture", [False, True])
+def test_vv_logs_no_document_text_unless_capture(
+    settings_factory: SettingsFactory, simulator_process: SimulatorProcess, capture: bool
+) -> None:
+    """`docstream -vv run` over a document and a bad record (whose original bytes go to the
+    DLQ) logs at DEBUG without the sentinel; with content capture on, the payload loggers
+    (aiokafka's producer) do print it, so the check can see it."""
+    settings = settings_factory({"kafka.topics.partitions": 1})
+    bad = b'{"id": "bad", "text": "' + DOC.encode() + b'"'  # not JSON: DLQ'd with its bytes
+    asyncio.run(publish(settings, [doc("good", DOC), (b"bad", bad)]))
+
+    worker = subprocess.run(
+        [sys.executable, "-m", "stream", "-vv", "run", "--until-idle", "1"],
+        env=_worker_env(settings, simulator_process.base_url, capture),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert " DEBUG " in worker.stderr  # -vv really logged at DEBUG
+    assert ("SENTINEL" in worker.stderr) is capture
