@@ -62,6 +62,9 @@ class TopicSettings(_Section):
     input: str = Field("documents", min_length=1)
     results: str = Field("documents.results", min_length=1)
     dlq: str = Field("documents.dlq", min_length=1)
+    dedup: str = Field(
+        "documents.dedup", min_length=1, description="compacted; used with processing.dedup"
+    )
     partitions: int = Field(4, ge=1, le=10_000)
     replication_factor: int = Field(1, ge=1, le=32)
 
@@ -217,6 +220,13 @@ class ProcessingSettings(_Section):
     drain_deadline_s: float = Field(30.0, ge=0)
     truncation: Literal["flag", "dlq"] = "flag"
     max_replays: int = Field(3, ge=0)
+    dedup: bool = Field(
+        False,
+        description="documents identical (for the pipeline) to one processed within the "
+        "horizon get its stored outputs instead of new calls (kafka.topics.dedup)",
+    )
+    dedup_horizon_s: float = Field(7 * 86_400.0, gt=0)
+    dedup_max_entries: int = Field(1_000_000, ge=1, description="oldest dropped past this")
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
 

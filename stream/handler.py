@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from stream.calls import Caller
 from stream.concurrency import Priority
 from stream.config import Settings
+from stream.dedup import DedupStore, StoredOutputs
 from stream.dlq.records import dead_letter_record, replay_count
 from stream.errors import Failure, FatalOutcome, Outcome
-from stream.models import BadInput, Document, decode_document
-from stream.pipeline import Pipeline, run_pipeline
+from stream.models import BadInput, Document, Result, decode_document
+from stream.pipeline import Pipeline, StageDone, run_pipeline
 from stream.ports import RawRecord
 from stream.results import build_result
-from stream.resume import completed_stages, reusable_stages
+from stream.resume import completed_stages, reusable_stages, stored_stages
 from stream.telemetry import tracing
 
 __all__ = ["Output", "RecordHandler"]
@@ -52,9 +53,16 @@ class Output:
 
 class RecordHandler:
     def __init__(
-        self, settings: Settings, caller: Caller, pipelines: Mapping[str, Pipeline], default: str
+        self,
+        settings: Settings,
+        caller: Caller,
+        pipelines: Mapping[str, Pipeline],
+        default: str,
+        *,
+        dedup: DedupStore | None = None,
     ) -> None:
         self._settings = settings
+        self._dedup = dedup
         self._caller = caller
         self._pipelines = pipelines
         self._default = default
@@ -96,28 +104,55 @@ class RecordHandler:
             message = f"the document names a pipeline this worker does not run (it runs {known})"
             failure = _failure(Outcome.BAD_INPUT, "unknown_pipeline", message)
             return self.dead_letter(record, failure)
-        run = await run_pipeline(
-            pipeline,
-            doc,
-            self._caller,
-            stream=self._settings.claude.stream,
-            priority=priority,
-            reuse=reusable_stages(record.headers, pipeline),
-        )
-        if run.failure is not None:
-            done = completed_stages(pipeline, run.outputs)
-            return self.dead_letter(record, run.failure, completed=done)
+        reuse = reusable_stages(record.headers, pipeline)
+        key, stored = self._lookup(pipeline, doc, reuse)
+        if stored is None:
+            run = await run_pipeline(
+                pipeline,
+                doc,
+                self._caller,
+                stream=self._settings.claude.stream,
+                priority=priority,
+                reuse=reuse,
+            )
+            if run.failure is not None:
+                done = completed_stages(pipeline, run.outputs)
+                return self.dead_letter(record, run.failure, completed=done)
+            outputs = run.outputs
+        else:
+            outputs = stored_stages(stored, pipeline)
         processing = self._settings.processing
         result = build_result(
             record=record,
             document_id=doc.id,
             pipeline=name,
-            outputs=run.outputs,
+            outputs=outputs,
             worker_id=processing.worker_id,
             trace_id=tracing.current_trace_id(),
             replay_count=replay_count(record.headers),
             latency_ms=(time.monotonic() - started) * 1000,
+            duplicate_of=stored.document_id if stored is not None else None,
         )
+        output = self._result_output(record, doc, result)
+        if key is not None and stored is None and output.failure is None:
+            assert self._dedup is not None
+            carried = completed_stages(pipeline, outputs) or ""
+            await self._dedup.remember(key, doc.id, carried, time.time())
+        return output
+
+    def _lookup(
+        self, pipeline: Pipeline, doc: Document, reuse: Mapping[str, StageDone]
+    ) -> tuple[bytes | None, StoredOutputs | None]:
+        """The dedup key and a stored result, unless dedup is off or this is a resume."""
+        if self._dedup is None or reuse:
+            return None, None
+        key, stored = self._dedup.lookup(pipeline, doc)
+        if stored is not None and len(stored_stages(stored, pipeline)) != len(pipeline.stages):
+            return key, None  # unreadable or partial: process it (and store it again)
+        return key, stored
+
+    def _result_output(self, record: RawRecord, doc: Document, result: Result) -> Output:
+        processing = self._settings.processing
         if result.truncated and processing.truncation == "dlq":
             stage = next(n for n, o in result.outputs.items() if o.truncated)
             failure = _failure(Outcome.TRUNCATED, "max_tokens", "output truncated at max_tokens")

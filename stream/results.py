@@ -42,6 +42,7 @@ def build_result(
     trace_id: str | None,
     replay_count: int,
     latency_ms: float,
+    duplicate_of: str | None = None,
 ) -> Result:
     """Document totals (usage, cost, attempts) count this processing's calls only."""
     stage_outputs = {name: stage_output(done) for name, done in outputs.items()}
@@ -64,6 +65,7 @@ def build_result(
         trace_id=trace_id,
         replay_count=replay_count,
         reused_stages=sorted(name for name, done in outputs.items() if done.reused),
+        duplicate_of=duplicate_of,
         source=SourceRef(topic=record.topic, partition=record.partition, offset=record.offset),
         processed_at=datetime.now(UTC),
     )

@@ -20,13 +20,14 @@ from pydantic import ValidationError
 from stream.calls import CallRecord
 from stream.claude.cost import Cost
 from stream.claude.types import CallResult
+from stream.dedup.index import StoredOutputs
 from stream.dlq.records import COMPLETED_HEADER
 from stream.errors import Outcome
 from stream.models import CompletedStages, StageOutput
 from stream.pipeline import Pipeline, StageDone
 from stream.results import stage_output
 
-__all__ = ["COMPLETED_HEADER", "completed_stages", "reusable_stages"]
+__all__ = ["completed_stages", "reusable_stages", "stored_stages"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ def reusable_stages(
         for name, output in carried.stages.items()
         if name in pipeline.stages
     }
+
+
+def stored_stages(stored: StoredOutputs, pipeline: Pipeline) -> dict[str, StageDone]:
+    """A dedup hit's outputs (the same ``CompletedStages`` form), all marked reused."""
+    return reusable_stages([(COMPLETED_HEADER, stored.outputs)], pipeline)
 
 
 def _reused(name: str, output: StageOutput) -> StageDone:

@@ -13,6 +13,7 @@ from stream.calls import Caller
 from stream.claude import ClaudeClient, make_client
 from stream.concurrency import BreakerState, CircuitBreaker, Clock, MonotonicClock
 from stream.config import Settings
+from stream.dedup.kafka_store import open_dedup_store
 from stream.handler import RecordHandler
 from stream.kafka.admin import require_topics
 from stream.kafka.producer import KafkaSink
@@ -107,11 +108,12 @@ async def run_worker(
         # A group subscribed to a topic that does not exist waits forever, silently.
         await require_topics(settings.kafka, [settings.kafka.topics.input])
         async with KafkaSink(settings.kafka) as sink:
+            dedup = await open_dedup_store(settings, sink) if settings.processing.dedup else None
             processor = Processor(
                 settings,
                 source=KafkaSource(settings.kafka, settings.kafka.topics.input),
                 sink=sink,
-                handler=RecordHandler(settings, caller, pipelines, default),
+                handler=RecordHandler(settings, caller, pipelines, default, dedup=dedup),
                 clock=clock,
                 observer=_observers(settings, metrics, observer),
                 stop=stop or StopPolicy(),

@@ -7,8 +7,9 @@ in-process Messages API simulator through the real client and caller, and are pr
 from the simulator's usage by the default price table:
 
 - **naive**: every call at full price: `cache: off`, no dedup, a replay runs every stage;
-- **defaults**: `cache: auto` with `warm_cache`, dedup on, a replay resumes at the failed
-  stage (the completed stages go through the same header a DLQ record carries).
+- **docstream**: the defaults (`cache: auto` with `warm_cache`; a replay resumes at the
+  failed stage, the completed stages going through the header a DLQ record carries) plus
+  dedup, which the worker does only with `processing.dedup: true`.
 
 The injected failure is the bench's own seam: the last stage of the chosen documents is
 answered 400 by a wrapper around the client on the first pass (no call is made), which
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import tracemalloc
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +102,7 @@ class CostRun:
     reused_stages: int
     outputs: Mapping[str, Mapping[str, str]]  # document id -> stage -> text
     seconds: float
+    stored_sample: bytes = b""  # one stored entry's outputs, to measure the index
 
     @property
     def prompt_tokens(self) -> int:
@@ -117,6 +120,7 @@ class CostFigures:
     defaults: CostRun
     duplicates: int
     replayed: int
+    index_bytes_per_entry: float  # measured: a dedup index entry holding this bench's outputs
 
     def per_1000(self, run: CostRun) -> float:
         return run.totals.cost_usd / self.workload.documents * 1000
@@ -219,6 +223,7 @@ class _Books:
     dead: dict[str, str | None] = field(default_factory=dict)  # id -> completed header
     dedup_hits: int = 0
     reused: int = 0
+    sample: bytes = b""
 
 
 async def _process(
@@ -243,8 +248,9 @@ async def _process(
     books.reused += sum(1 for done in run.outputs.values() if done.reused)
     books.outputs[doc.id] = {n: d.text for n, d in sorted(run.outputs.items())}
     if dedup is not None:
-        outputs = completed_stages(pipeline, run.outputs) or ""
-        dedup.put(key, StoredOutputs(doc.id, outputs.encode(), time.time()))
+        outputs = (completed_stages(pipeline, run.outputs) or "").encode()
+        dedup.put(key, StoredOutputs(doc.id, outputs, time.time()))
+        books.sample = books.sample or outputs
 
 
 async def _run(
@@ -291,6 +297,7 @@ async def _run(
         books.reused,
         books.outputs,
         time.perf_counter() - started,
+        books.sample,
     )
 
 
@@ -311,11 +318,29 @@ async def run_cost_bench(settings: Settings, w: CostWorkload) -> CostFigures:
     """Naive, then defaults, each against a fresh simulator (an empty prompt cache)."""
     docs, failing = build_documents(w)
     runs: list[CostRun] = []
-    for name, defaults in (("naive", False), ("defaults", True)):
+    for name, defaults in (("naive", False), ("docstream", True)):
         config = SimulatorConfig(base_latency_s=0.02, per_token_latency_s=0.0, jitter=0.0)
         async with SimulatorServer(config) as server:
             runs.append(
                 await _run(name, settings, server.base_url, w, docs, failing, defaults=defaults)
             )
     duplicates = len(docs) - len({d.text for d in docs})
-    return CostFigures(w, runs[0], runs[1], duplicates, len(failing))
+    sample = runs[1].stored_sample
+    return CostFigures(w, runs[0], runs[1], duplicates, len(failing), index_bytes_per_entry(sample))
+
+
+def index_bytes_per_entry(outputs: bytes, entries: int = 20_000) -> float:
+    """Memory of a DedupIndex per entry (key, stored outputs, bookkeeping), by tracemalloc
+    over ``entries`` distinct entries each holding its own copy of ``outputs``."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        index = DedupIndex(horizon_s=3600.0, clock=time.time, max_entries=entries)
+        now = time.time()
+        for n in range(entries):
+            copy = bytes(bytearray(outputs))
+            index.put(n.to_bytes(16, "big"), StoredOutputs(f"doc-{n:08d}", copy, now))
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    return used / entries

@@ -22,11 +22,13 @@ def format_cost(f: CostFigures) -> str:
         f"3 stages, {w.model}; {f.duplicates} exact duplicates, {f.replayed} replayed from "
         "the DLQ after their last stage failed",
         *(_run_line(f, run) for run in (f.naive, f.defaults)),
-        f"  ratio defaults / naive: {f.ratio:.3f} (target <= {TARGET_RATIO:g}: {verdict}); "
+        f"  ratio docstream / naive: {f.ratio:.3f} (target <= {TARGET_RATIO:g}: {verdict}); "
         f"outputs equal: {'yes' if f.equal_output else 'NO'}",
         f"  cache hit share (prompt tokens read from cache): {f.defaults.cache_hit_share:.1%}; "
         f"dedup share: {f.defaults.dedup_hits / w.documents:.1%} of documents; "
         f"stages reused on replay: {f.defaults.reused_stages}",
+        f"  dedup index memory: {f.index_bytes_per_entry:,.0f} bytes per entry with these "
+        f"outputs = {f.index_bytes_per_entry:,.0f} MB per million entries (measured)",
     ]
     return "\n".join(lines)
 
@@ -34,7 +36,7 @@ def format_cost(f: CostFigures) -> str:
 def _run_line(f: CostFigures, run: CostRun) -> str:
     t = run.totals
     return (
-        f"  {run.name:<8} ${f.per_1000(run):8.2f} per 1,000 documents  "
+        f"  {run.name:<9} ${f.per_1000(run):8.2f} per 1,000 documents  "
         f"(${t.cost_usd:.4f} total: input ${t.cost_input_usd:.4f}, output "
         f"${t.cost_output_usd:.4f}, cache write ${t.cost_cache_write_usd:.4f}, cache read "
         f"${t.cost_cache_read_usd:.4f}; {run.calls} calls, {t.input_tokens:,} prompt tokens, "
@@ -49,7 +51,7 @@ def _run_line(f: CostFigures, run: CostRun) -> str:
 @click.option("--seed", default=7, show_default=True, type=int)
 @pass_state
 def command(state: CliState, documents: int, concurrency: int, model: str, seed: int) -> None:
-    """$ per 1,000 documents: naive (full price) vs docstream's defaults, and the ratio."""
+    """$ per 1,000 documents: naive (full price) vs docstream (defaults + dedup), and the ratio."""
     settings = build_settings(state)
     workload = CostWorkload(documents=documents, concurrency=concurrency, model=model, seed=seed)
     figures = asyncio.run(run_cost_bench(settings, workload))

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from stream.dedup.index import DedupIndex, StoredOutputs, dedup_key
+from stream.dedup.store import DedupStore
 
-__all__ = ["DedupIndex", "StoredOutputs", "dedup_key"]
+__all__ = ["DedupIndex", "DedupStore", "StoredOutputs", "dedup_key"]

@@ -15,6 +15,7 @@ from stream.kafka.connect import start_client
 __all__ = [
     "KafkaAdminError",
     "TopicMissing",
+    "ensure_compacted_topic",
     "ensure_topics",
     "require_topics",
     "topic_names",
@@ -69,6 +70,29 @@ async def ensure_topics(kafka: KafkaSettings) -> list[str]:
         return _created(response, kafka.bootstrap_servers)
     except KafkaError as exc:
         raise KafkaAdminError(f"creating topics on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+async def ensure_compacted_topic(kafka: KafkaSettings, name: str) -> bool:
+    """Create ``name`` with ``cleanup.policy=compact`` unless it exists; True if created.
+
+    Compaction keeps the latest record per key, so a store keyed by content digest stays
+    as large as the number of distinct keys, not the number of writes."""
+    admin = await _connect(kafka)
+    try:
+        if name in set(await admin.list_topics()):
+            return False
+        topic = NewTopic(
+            name,
+            kafka.topics.partitions,
+            kafka.topics.replication_factor,
+            topic_configs={"cleanup.policy": "compact"},
+        )
+        response = await admin.create_topics([topic])
+        return bool(_created(response, kafka.bootstrap_servers))
+    except KafkaError as exc:
+        raise KafkaAdminError(f"creating topic {name} on {kafka.bootstrap_servers}: {exc}") from exc
     finally:
         await admin.close()
 

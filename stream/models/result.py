@@ -133,7 +133,14 @@ class Result(BaseModel):
     )
     cost: CostBreakdown = Field(default_factory=CostBreakdown)
     reused_stages: list[str] = Field(
-        default_factory=list, description="stages taken from the DLQ record, not called again"
+        default_factory=list,
+        description="stages not called again: taken from the DLQ record, or every stage of a "
+        "duplicate",
+    )
+    duplicate_of: str | None = Field(
+        None,
+        description="dedup: the id of the document whose stored outputs this one got (same "
+        "content and pipeline version, within the horizon); no call was made",
     )
     latency_ms: float
     attempts: int = Field(description="Claude attempts over all stages")

@@ -30,4 +30,4 @@ async def test_defaults_cost_at_most_half_of_naive_at_equal_output() -> None:
     assert figures.defaults.cache_hit_share > 0.5
     assert figures.defaults.dedup_hits == figures.duplicates
     assert figures.defaults.reused_stages == 2 * figures.replayed
-    assert "ratio defaults / naive" in format_cost(figures)
+    assert "ratio docstream / naive" in format_cost(figures)
