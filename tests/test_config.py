@@ -159,3 +159,19 @@ def test_run_with_an_unknown_otlp_protocol_exits_2_with_one_line(
     assert result.exit_code == 2, result.exception
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "OTEL_EXPORTER_OTLP_PROTOCOL" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--until-idle", "nan"],
+        ["run", "--until-idle", "inf"],
+        ["dlq", "replay", "--rate", "nan"],
+        ["dlq", "replay", "--rate", "inf"],
+    ],
+)
+def test_non_finite_float_flags_exit_2_before_connecting(args: list[str]) -> None:
+    """nan passes every range check and inf a lower bound: a flag refuses both."""
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "is not a finite number" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ EXIT_CODES: dict[type[DocstreamError], int] = {
 __all__ = [
     "EXIT_CODES",
     "CliState",
+    "FiniteFloatRange",
     "build_settings",
     "command_telemetry",
     "config_option",
@@ -38,6 +40,17 @@ __all__ = [
     "fail_with",
     "pass_state",
 ]
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses inf and nan: nan passes every bound check and
+    inf passes a lower one, and either would make a wait or a rate never end."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 @dataclass(frozen=True, slots=True)

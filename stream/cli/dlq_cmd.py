@@ -17,6 +17,7 @@ import click
 
 from stream.cli.common import (
     CliState,
+    FiniteFloatRange,
     build_settings,
     command_telemetry,
     fail,
@@ -136,7 +137,7 @@ def inspect_cmd(state: CliState, /, show: int, show_values: bool, fmt: str, **pa
 @click.option("--limit", type=click.IntRange(min=0), help="Replay at most N documents.")
 @click.option("--to", "to", help="Send to this topic instead of each record's original topic.")
 @click.option("--dry-run", is_flag=True, help="List what would be replayed; send nothing.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Documents per second.")
+@click.option("--rate", type=FiniteFloatRange(min=0, min_open=True), help="Documents per second.")
 @click.option("--force", is_flag=True, help="Also replay documents at processing.max_replays.")
 @click.option("--group", help="Consumer group for the replay position (default: per filter set).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")

@@ -9,6 +9,7 @@ import click
 
 from stream.cli.common import (
     CliState,
+    FiniteFloatRange,
     build_settings,
     command_telemetry,
     fail,
@@ -44,7 +45,7 @@ __all__ = ["run"]
 @click.option("--max-documents", type=click.IntRange(min=1), help="Stop after N documents.")
 @click.option(
     "--until-idle",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloatRange(min=0.1),
     help="Exit 0 after SECONDS with nothing to consume and nothing in flight.",
 )
 @click.option("--progress/--no-progress", default=False, help="Live terminal panel.")
