@@ -131,7 +131,10 @@ class Caller:
             found = ModelControls(
                 limiter=Limiter(make_limit(self._limits), self._clock),
                 pacer=HeadroomPacer(
-                    self._clock, blind_reservations=self._limits.initial_concurrency
+                    self._clock,
+                    blind_reservations=self._limits.ramp_start,
+                    blind_doubling_s=self._limits.ramp_doubling_s,
+                    blind_max=self._limits.max_concurrency,
                 ),
             )
             self.controls[model] = found
@@ -199,7 +202,10 @@ class Caller:
         reservation = await self._waiting(
             "pacing.wait", model, controls.pacer.reserve(estimate, request.max_tokens, priority)
         )
+        if controls.pacer.ramping:  # the blind ramp leads: the limiter must not hold it back
+            controls.limiter.raise_to(controls.pacer.outstanding)
         permit = await self._waiting("limiter.wait", model, controls.limiter.acquire(priority))
+        await self._before_send(model, controls, permit, reservation)
         try:
             with self._observer.attempt(request, attempt) as record:
                 result = await self._client.call(request)
@@ -213,6 +219,20 @@ class Caller:
         cost = self._cost(model, result)
         self._observer.settled(model, result, cost, controls.limiter.limit)
         return result, cost
+
+    async def _before_send(
+        self, model: str, controls: ModelControls, permit: Permit, reservation: Reservation
+    ) -> None:
+        """A 429 that came back while this call waited for its budget or permit (during a
+        ramp, several do) holds it too: going now would collect another one."""
+        if self.gate.blocked_until(model) is not None:
+            try:
+                await self._waiting("retry_after.wait", model, self.gate.wait(model))
+            except BaseException:
+                permit.ignored()
+                controls.pacer.release(reservation)
+                raise
+        controls.pacer.mark_sent(reservation)
 
     def _cost(self, model: str, result: CallResult) -> Cost | None:
         if not (result.ok or result.outcome is Outcome.REFUSED):
@@ -237,6 +257,7 @@ class Caller:
             permit.ignored()
         if result.headers:
             controls.pacer.observe_headers(result.headers, reservation)
+            self._spend_advertised(controls, reservation)
         if result.http_status is None:
             controls.pacer.release(reservation)
         else:
@@ -248,6 +269,17 @@ class Caller:
         if outcome is Outcome.RATE_LIMITED:
             self.gate.block(model, result.retry_after_s or _DEFAULT_RETRY_AFTER_S)
         self._tell_breaker(outcome.breaker, controls)
+
+    @staticmethod
+    def _spend_advertised(controls: ModelControls, reservation: Reservation) -> None:
+        """Grow the limit to what the headers say the account has room for now: the
+        calls in flight and waiting (already reserved) plus the budget left for more of
+        this size. The pacer still meters every call, so this never overspends; without
+        it the limit would creep up to the advertised budget a round trip at a time."""
+        room = controls.pacer.room(reservation.input_tokens, reservation.output_tokens)
+        if room:
+            limiter = controls.limiter
+            limiter.raise_to(limiter.inflight + limiter.waiting + room)
 
     def _tell_breaker(self, signal: BreakerSignal, controls: ModelControls) -> None:
         if signal is BreakerSignal.FAILURE_AT_FLOOR:

@@ -180,6 +180,10 @@ class LimitsSettings(_Section):
     initial_concurrency: int = Field(16, ge=1)
     min_concurrency: int = Field(1, ge=1)
     max_concurrency: int = Field(256, ge=1)
+    ramp_start: int = Field(4, ge=1, description="calls sent before the first answer, at first")
+    ramp_doubling_s: float = Field(
+        0.05, gt=0, description="the blind ramp doubles that every so often until an answer"
+    )
     max_attempts: int = Field(6, ge=1, le=100)
     document_deadline_s: float = Field(600.0, gt=0)
     backoff_base_s: float = Field(0.5, gt=0)

@@ -35,11 +35,15 @@ def _fixed(b: LimitBounds) -> Limit:
 
 
 def _aimd(b: LimitBounds) -> Limit:
-    return AIMDLimit(initial=b.initial, min_limit=b.min_limit, max_limit=b.max_limit)
+    return AIMDLimit(
+        initial=b.initial, min_limit=b.min_limit, max_limit=b.max_limit, learn_cap=True
+    )
 
 
 def _token_latency(b: LimitBounds) -> Limit:
-    return TokenLatencyLimit(initial=b.initial, min_limit=b.min_limit, max_limit=b.max_limit)
+    return TokenLatencyLimit(
+        initial=b.initial, min_limit=b.min_limit, max_limit=b.max_limit, learn_cap=True
+    )
 
 
 LIMIT_ALGORITHMS: Mapping[str, LimitAlgorithm] = MappingProxyType(

@@ -17,6 +17,19 @@ Both adaptive limits cut at most once per "window of calls": a drop (or timeout)
 call that *started before* the last cut does not cut again. A 429 burst answers one
 overload moment; without this rule fifty 429s would compound to 0.9**50 of the limit
 (TCP makes the same rule: one reduction per window of data).
+
+With ``learn_cap=True`` (as the registry builds them) the *first* drop ever cuts to the
+calls in flight before the refused one (``inflight - 1``), however high the limit was:
+a server that refuses the 65th concurrent call has just said its cap is 64, which a
+ramp that outran the first refusal would otherwise take several cuts to learn (and a
+ratio cut of a limit just above the cap would undershoot it). Never below the ordinary
+cut of the initial limit: a lone call refused (a 529 is also the API's global overload)
+says nothing about a cap.
+
+``raise_to(n)`` lifts an adaptive limit to at least ``n`` at once, for what the server
+has said directly: the budget its rate-limit headers advertise, or the calls a blind
+ramp let out before the first answer (``Caller`` and ``HeadroomPacer``). Growth from
+samples alone would creep up to it one round trip at a time.
 """
 
 from __future__ import annotations
@@ -57,6 +70,11 @@ class Limit(Protocol):
         """Feed one finished call; returns the (possibly new) limit."""
         ...
 
+    def raise_to(self, n: int) -> int:
+        """The server has room for ``n`` calls in flight: grow to at least ``n`` (within
+        bounds; a fixed limit stays); returns the limit."""
+        ...
+
 
 class FixedLimit:
     """A limit that never changes, for comparisons and for a hand-tuned deployment."""
@@ -85,6 +103,10 @@ class FixedLimit:
         ttft: float | None = None,
     ) -> int:
         del now, rtt, inflight, dropped, output_tokens, ttft
+        return self._n
+
+    def raise_to(self, n: int) -> int:
+        del n
         return self._n
 
     def __repr__(self) -> str:
@@ -134,8 +156,11 @@ class AIMDLimit:
         *,
         slow_start: bool = True,
         probe_after_s: float | None = 10.0,
+        learn_cap: bool = False,
     ) -> None:
         _check_bounds(initial, min_limit, max_limit, backoff_ratio)
+        self._learn_cap = learn_cap
+        self._initial = initial
         self._value = float(initial)
         self._min = min_limit
         self._max = max_limit
@@ -171,7 +196,11 @@ class AIMDLimit:
         del output_tokens, ttft
         if dropped or rtt > self._timeout:
             if now - rtt >= self._last_cut:
-                self._value = max(self._min, math.floor(self.limit * self._ratio + _EPSILON))
+                before = self.limit
+                self._value = max(self._min, math.floor(before * self._ratio + _EPSILON))
+                if self._learn_cap and self._last_cut == -math.inf:  # the first drop
+                    learned = _learned_cap(before, self._initial, self._ratio, inflight)
+                    self._value = max(float(self._min), learned)
                 self._last_cut = now
                 self._slow_start = False
                 self._avoiding_since = now
@@ -184,6 +213,10 @@ class AIMDLimit:
         if inflight * 2 >= self.limit:
             step = 1.0 if self._slow_start else 1.0 / max(self.limit, 1)
             self._value = min(float(self._max), self._value + step)
+        return self.limit
+
+    def raise_to(self, n: int) -> int:
+        self._value = max(self._value, float(min(n, self._max)))
         return self.limit
 
     def __repr__(self) -> str:
@@ -285,8 +318,11 @@ class TokenLatencyLimit:
         warmup_windows: int = 5,
         queue_size: Callable[[float], float] = math.sqrt,
         probe_after_s: float = 10.0,
+        learn_cap: bool = False,
     ) -> None:
         _check_bounds(initial, min_limit, max_limit, backoff_ratio)
+        self._learn_cap = learn_cap
+        self._initial = initial
         if tolerance < 1.0:
             raise ValueError(f"tolerance must be >= 1 (got {tolerance})")
         if not 0.0 < smoothing <= 1.0:
@@ -334,7 +370,10 @@ class TokenLatencyLimit:
     ) -> int:
         if dropped:
             if now - rtt >= self._last_cut:
+                before = self.limit
                 self._set(self._value * self._ratio)
+                if self._learn_cap and self._last_cut == -math.inf:  # the first drop
+                    self._set(_learned_cap(before, self._initial, self._ratio, inflight))
                 self._last_cut = now
             return self.limit
         window = self._window
@@ -370,8 +409,18 @@ class TokenLatencyLimit:
     def _set(self, value: float) -> None:
         self._value = min(float(self._max), max(float(self._min), value))
 
+    def raise_to(self, n: int) -> int:
+        self._set(max(self._value, float(n)))
+        return self.limit
+
     def __repr__(self) -> str:
         return f"TokenLatencyLimit(limit={self.limit})"
+
+
+def _learned_cap(before: int, initial: int, ratio: float, inflight: int) -> float:
+    """After the first drop: the calls that were in flight before the refused one, but
+    never above the limit ``before`` the drop nor below the ordinary cut of ``initial``."""
+    return float(min(before, max(inflight - 1, math.floor(initial * ratio + _EPSILON))))
 
 
 def _normalise(

@@ -144,6 +144,17 @@ class Limiter:
             raise
         return Permit(self, self._clock.now(), self._inflight)
 
+    def raise_to(self, n: int) -> int:
+        """Lift the limit to at least ``n`` now (what the server said it has room for) and
+        wake the waiters it makes room for; returns the limit."""
+        old = self._limit.limit
+        new = self._limit.raise_to(n)
+        if new != old:
+            self._wake()
+            for listener in list(self.on_change):
+                listener(old, new)
+        return new
+
     @contextlib.asynccontextmanager
     async def acquire_permit(self) -> AsyncIterator[Permit]:
         """``async with``: a permit that is released as ``ignored()`` if left unsettled.

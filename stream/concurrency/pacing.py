@@ -12,7 +12,19 @@ reservation if the call never reached the server.
 Until a bucket has been seen in a header it is unknown and does not pace: a fresh worker
 starts at full speed and lets the first response tell it the budget. With
 ``blind_reservations=N`` only N calls may be reserved before that first response; the
-others wait for it, so a full buffer does not go out unpaced.
+others wait for it, so a full buffer does not go out unpaced. With ``blind_doubling_s``
+as well, that allowance doubles every ``blind_doubling_s`` seconds (up to
+``blind_max``) until the first answer of any kind: the *ramp*. A server with room
+answers slowly (a success takes a round trip) while a full one answers at once (a 429
+or 529 is refused before any work), so the first refusal stops the ramp within a few
+calls of the server's budget or concurrency cap, long before the first success would
+have told it (design.md section 6: find the cap in about one round trip).
+
+A bucket's ``reset`` header also bounds how much it can hold: the API may enforce a
+per-minute limit over a shorter interval (a 3000 RPM bucket that holds 50 requests), and
+then ``remaining + seconds to reset x refill`` is far below the advertised limit. The
+local mirror never refills beyond that, so an idle pause does not turn into a burst of
+429s.
 """
 
 from __future__ import annotations
@@ -21,107 +33,33 @@ import asyncio
 import itertools
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from stream.concurrency.clock import Clock, sleep_or_event
+from stream.concurrency.pacing_bucket import TokenBucket
 from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
 
 __all__ = ["BUCKET_KINDS", "HeadroomPacer", "Reservation", "TokenBucket"]
 
 BUCKET_KINDS = ("requests", "input-tokens", "output-tokens")
 
-_TOLERANCE = 1e-9  # a shortfall this small (float rounding of the refill) is no shortfall
-
-
-class TokenBucket:
-    """A continuously refilled budget that may go negative (debt is paid by refill).
-
-    ``sync()`` replaces the state with the server's view. Its optional ``full_at`` (a
-    clock time, from the ``reset`` header) is when the server promises the bucket will
-    be full again: from then on the level is at least ``capacity`` minus what has been
-    debited locally since the sync.
-    """
-
-    def __init__(
-        self, capacity: float, refill_per_s: float, clock: Clock, *, level: float | None = None
-    ) -> None:
-        if capacity <= 0 or refill_per_s <= 0:
-            raise ValueError("capacity and refill_per_s must be > 0")
-        self._clock = clock
-        self._capacity = float(capacity)
-        self._refill = float(refill_per_s)
-        self._level = self._capacity if level is None else min(float(level), self._capacity)
-        self._updated = clock.now()
-        self._full_at: float | None = None
-        self._since_sync = 0.0
-
-    @property
-    def capacity(self) -> float:
-        return self._capacity
-
-    @property
-    def refill_per_s(self) -> float:
-        return self._refill
-
-    @property
-    def level(self) -> float:
-        self._catch_up()
-        return self._level
-
-    def debit(self, amount: float) -> None:
-        """Take ``amount`` now, even into debt."""
-        self._catch_up()
-        self._level -= amount
-        self._since_sync += amount
-
-    def credit(self, amount: float) -> None:
-        """Give ``amount`` back (a negative amount debits), never above capacity."""
-        self._catch_up()
-        self._level = min(self._capacity, self._level + amount)
-        self._since_sync -= amount
-
-    def time_until(self, amount: float) -> float:
-        """Seconds until the level reaches ``min(amount, capacity)`` (0 if it has)."""
-        self._catch_up()
-        need = min(amount, self._capacity)
-        if self._level >= need - _TOLERANCE * max(1.0, abs(need)):
-            return 0.0
-        wait = (need - self._level) / self._refill
-        if self._full_at is not None:
-            wait = min(wait, self._full_at - self._updated)
-        return max(wait, 0.0)
-
-    def sync(
-        self, *, capacity: float, refill_per_s: float, level: float, full_at: float | None = None
-    ) -> None:
-        """Adopt the server's numbers (capacity, refill, level, time of full refill)."""
-        if capacity <= 0 or refill_per_s <= 0:
-            raise ValueError("capacity and refill_per_s must be > 0")
-        self._capacity = float(capacity)
-        self._refill = float(refill_per_s)
-        self._level = min(float(level), self._capacity)
-        self._updated = self._clock.now()
-        self._full_at = full_at
-        self._since_sync = 0.0
-
-    def _catch_up(self) -> None:
-        now = self._clock.now()
-        if now > self._updated:
-            self._level = min(self._capacity, self._level + (now - self._updated) * self._refill)
-            self._updated = now
-        if self._full_at is not None and now >= self._full_at:
-            self._level = max(self._level, self._capacity - max(self._since_sync, 0.0))
-            self._full_at = None
-
-    def __repr__(self) -> str:
-        return f"<TokenBucket {self.level:.1f}/{self._capacity:.0f} +{self._refill:.2f}/s>"
+_SENT_MEMORY_S = 600.0  # send times kept this long (longer than any call's round trip)
 
 
 class Reservation:
     """Budget taken for one call; settled once by ``reconcile`` or ``release``."""
 
-    __slots__ = ("_settled", "_synced", "input_tokens", "output_tokens", "requests", "seq")
+    __slots__ = (
+        "_settled",
+        "_synced",
+        "input_tokens",
+        "output_tokens",
+        "requests",
+        "sent_at",
+        "seq",
+    )
 
     def __init__(self, seq: int, input_tokens: int, output_tokens: int) -> None:
         self.seq = seq
@@ -130,6 +68,9 @@ class Reservation:
         self.output_tokens = output_tokens
         self._settled = False
         self._synced = False  # its own response's headers were adopted
+        # Clock time the call went out (set by the caller). The server computes the
+        # headers when it admits the call, so they describe the buckets as of then.
+        self.sent_at: float | None = None
 
     @property
     def settled(self) -> bool:
@@ -175,11 +116,15 @@ class HeadroomPacer:
         token_margin: float = 0.01,
         refill_window_s: float = 60.0,
         blind_reservations: int | None = None,
+        blind_doubling_s: float | None = None,
+        blind_max: int | None = None,
     ) -> None:
         if request_margin < 0 or not 0 <= token_margin < 1 or refill_window_s <= 0:
             raise ValueError("margins must be >= 0 (token_margin < 1), refill_window_s > 0")
         if blind_reservations is not None and blind_reservations < 1:
             raise ValueError("blind_reservations must be >= 1 (or None)")
+        if blind_doubling_s is not None and blind_doubling_s <= 0:
+            raise ValueError("blind_doubling_s must be > 0 (or None)")
         self._clock = clock
         self._wall = wall
         self._request_margin = request_margin
@@ -191,6 +136,10 @@ class HeadroomPacer:
         self._turn = PriorityTurn()
         self._changed = asyncio.Event()
         self._blind = blind_reservations
+        self._doubling = blind_doubling_s
+        self._blind_max = blind_max
+        self._ramp_started: float | None = None  # the first reserve
+        self._sent: deque[tuple[float, Reservation]] = deque()  # (sent at, reservation)
         self._informed = False  # a call has reached the server and come back
         self._blocked_on: str | None = None
 
@@ -210,15 +159,30 @@ class HeadroomPacer:
         """Reservations neither reconciled nor released."""
         return len(self._outstanding)
 
+    @property
+    def ramping(self) -> bool:
+        """Before the first answer, while the blind allowance holds calls back."""
+        return self._blind is not None and not self._informed
+
+    def room(self, input_tokens: int, output_tokens: int) -> int | None:
+        """How many more calls of this size every known bucket allows now (margins kept);
+        None while no bucket is known. The limiter grows to this at once."""
+        amounts = {"requests": 1.0, "input-tokens": input_tokens, "output-tokens": output_tokens}
+        fits: list[float] = []
+        for kind, bucket in self._buckets.items():
+            amount = float(amounts[kind])
+            if amount > 0:
+                fits.append((bucket.level - self._margin(kind, bucket)) / amount)
+        return max(0, math.floor(min(fits))) if fits else None
+
     def observe_headers(
         self, headers: Mapping[str, str], reservation: Reservation | None = None
     ) -> None:
         """Sync every bucket the headers describe (names are matched case-insensitively)."""
         self._informed = True
         lower = {name.lower(): value for name, value in headers.items()}
-        newer = [
-            r for r in self._outstanding.values() if reservation is None or r.seq > reservation.seq
-        ]
+        as_of = None if reservation is None else reservation.sent_at
+        newer = self._not_counted(reservation)
         for kind in BUCKET_KINDS:
             prefix = f"anthropic-ratelimit-{kind}-"
             limit = _parse_int(lower.get(prefix + "limit"))
@@ -226,10 +190,38 @@ class HeadroomPacer:
             if limit is None or remaining is None or limit <= 0:
                 continue
             held = sum(r.amounts()[kind] for r in newer)
-            self._sync(kind, limit, remaining - held, self._full_at(lower.get(prefix + "reset")))
+            full_at = self._full_at(lower.get(prefix + "reset"))
+            self._sync(kind, limit, remaining - held, full_at, remaining, as_of)
             if reservation is not None:
                 reservation._synced = True
         self._notify()
+
+    def mark_sent(self, reservation: Reservation) -> None:
+        """The call of ``reservation`` goes out now (its headers will describe the
+        buckets as of this moment; see ``TokenBucket.sync``'s ``as_of``)."""
+        now = self._clock.now()
+        reservation.sent_at = now
+        self._sent.append((now, reservation))
+        while self._sent and self._sent[0][0] < now - _SENT_MEMORY_S:
+            self._sent.popleft()
+
+    def _not_counted(self, reservation: Reservation | None) -> list[Reservation]:
+        """Reservations the server had not counted when it computed the headers that
+        ``reservation``'s response carried: every call sent after it (answered or not,
+        since answers come back out of order) and every reservation not yet sent.
+        Without a send time: every outstanding reservation made after it."""
+        if reservation is None or reservation.sent_at is None:
+            return [
+                r
+                for r in self._outstanding.values()
+                if reservation is None or r.seq > reservation.seq
+            ]
+        later = []
+        for sent_at, other in reversed(self._sent):
+            if sent_at <= reservation.sent_at:
+                break
+            later.append(other)
+        return later + [r for r in self._outstanding.values() if r.sent_at is None]
 
     async def reserve(
         self, input_tokens: int, output_tokens: int, priority: Priority = LOWEST
@@ -239,13 +231,20 @@ class HeadroomPacer:
         if input_tokens < 0 or output_tokens < 0:
             raise ValueError("token estimates must be >= 0")
         amounts = {"requests": 1.0, "input-tokens": input_tokens, "output-tokens": output_tokens}
+        if self._ramp_started is None:
+            self._ramp_started = self._clock.now()
         async with self._turn(priority):
             try:
                 while True:
                     changed = self._changed
                     if self._flying_blind():
                         self._blocked_on = "first answer"
-                        await changed.wait()  # the first answer, or a blind call settled
+                        # the first answer, a blind call settled, or the allowance grew
+                        grows = self._until_allowance_grows()
+                        if math.isinf(grows):
+                            await changed.wait()
+                        else:
+                            await sleep_or_event(self._clock, grows, changed)
                         continue
                     waits = {k: self._wait_for(k, float(a)) for k, a in amounts.items()}
                     kind = max(waits, key=waits.__getitem__)
@@ -299,25 +298,59 @@ class HeadroomPacer:
         rest wait for the first response to tell the budget (or that there is none).
         Without this cap a worker's whole buffer reserved unpaced at start and then went
         out at the limiter's pace, whatever the headers said meanwhile."""
-        return (
-            self._blind is not None and not self._informed and len(self._outstanding) >= self._blind
-        )
+        return self.ramping and len(self._outstanding) >= self._blind_allowance()
+
+    def _blind_allowance(self) -> int:
+        """``blind_reservations``, doubled every ``blind_doubling_s`` since the first
+        reserve (up to ``blind_max``) while no answer has come back."""
+        start = self._blind or 1
+        if self._doubling is None or self._ramp_started is None:
+            return start
+        doublings = (self._clock.now() - self._ramp_started) / self._doubling
+        grown = start * 2.0 ** min(doublings, 60.0)
+        ceiling = self._blind_max if self._blind_max is not None else math.inf
+        return int(min(max(grown, start), ceiling) + 1e-9)
+
+    def _until_allowance_grows(self) -> float:
+        """Seconds until the blind allowance admits one more call (inf: never grows)."""
+        allowance = self._blind_allowance()
+        start = self._blind or 1
+        ceiling = self._blind_max if self._blind_max is not None else math.inf
+        if self._doubling is None or self._ramp_started is None or allowance >= ceiling:
+            return math.inf
+        at = self._ramp_started + self._doubling * math.log2((allowance + 1) / start)
+        return max(at - self._clock.now(), 1e-6)
+
+    def _margin(self, kind: str, bucket: TokenBucket) -> float:
+        return self._request_margin if kind == "requests" else self._token_margin * bucket.capacity
 
     def _wait_for(self, kind: str, amount: float) -> float:
         bucket = self._buckets.get(kind)
         if bucket is None:
             return 0.0
-        margin = (
-            self._request_margin if kind == "requests" else self._token_margin * bucket.capacity
-        )
-        return bucket.time_until(amount + margin)
+        return bucket.time_until(amount + self._margin(kind, bucket))
 
-    def _sync(self, kind: str, limit: int, level: float, full_at: float | None) -> None:
+    def _sync(
+        self,
+        kind: str,
+        limit: int,
+        level: float,
+        full_at: float | None,
+        remaining: int,
+        as_of: float | None,
+    ) -> None:
         refill = limit / self._window
         bucket = self._buckets.get(kind)
         if bucket is None:
             bucket = self._buckets[kind] = TokenBucket(limit, refill, self._clock)
-        bucket.sync(capacity=limit, refill_per_s=refill, level=level, full_at=full_at)
+        bucket.sync(
+            capacity=limit,
+            refill_per_s=refill,
+            level=level,
+            full_at=full_at,
+            remaining=remaining,
+            as_of=as_of,
+        )
 
     def _full_at(self, reset: str | None) -> float | None:
         """The reset time as a clock time; None if absent, unreadable or not in the future."""

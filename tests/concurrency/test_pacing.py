@@ -63,14 +63,30 @@ def test_token_bucket_goes_into_debt_and_reports_the_wait() -> None:
 
 
 def test_token_bucket_is_full_at_the_promised_time() -> None:
-    """Synced at 0 of 60 (1/s) with full_at=5: at 5 s it is 60 minus the 4 taken since."""
+    """Synced at 10 of 60 (1/s), full at 51 s (a reset rounded up to the whole second):
+    a whole 60, refilled at 1/s from the 6 left after taking 4, so full at 54 s."""
     clock = ManualClock()
     bucket = TokenBucket(60, 1, clock)
-    bucket.sync(capacity=60, refill_per_s=1, level=0, full_at=5.0)
-    assert bucket.time_until(30) == 5
+    bucket.sync(capacity=60, refill_per_s=1, level=10, full_at=51.0)
+    assert bucket.ceiling == 60
     bucket.debit(4)
-    clock.advance(5)
-    assert bucket.level == 56
+    clock.advance(51)
+    assert bucket.level == 57
+    clock.advance(10)
+    assert bucket.level == 60
+
+
+def test_token_bucket_that_fills_early_holds_only_what_the_reset_allows() -> None:
+    """A 3000/min limit enforced per second: 0 left, full again in 1 s at 50/s. The
+    bucket holds 50, not 3000, however long it stays idle (else an idle pause would end
+    in a burst of 429s)."""
+    clock = ManualClock()
+    bucket = TokenBucket(3000, 50, clock)
+    bucket.sync(capacity=3000, refill_per_s=50, level=0, full_at=2.0, remaining=0)
+    assert bucket.ceiling == 50  # 0 + (2 s - the rounding second) x 50/s
+    clock.advance(60)
+    assert bucket.level == 50
+    assert bucket.time_until(80) == 0  # a bigger estimate waits only for a full bucket
 
 
 # --- HeadroomPacer --------------------------------------------------------------------
@@ -154,16 +170,21 @@ async def test_pacer_keeps_the_request_margin() -> None:
     assert task.done()
 
 
-async def test_pacer_honours_the_reset_time_before_the_linear_refill() -> None:
-    """0 of 600 input tokens left, reset in 2 s: a 500-token call goes at 2 s, not 50 s."""
+async def test_pacer_reads_a_short_reset_as_a_small_bucket() -> None:
+    """0 of 600 input tokens left (10/s), full again in 2 s (one of them rounding): the
+    bucket holds 10, not 600. A 500-token call waits for that full bucket (1 s), not for
+    50 s of refill, then goes into debt."""
     clock = ManualClock()
     pacer = make_pacer(clock, token_margin=0)
     pacer.observe_headers(headers("input-tokens", 600, 0, rfc3339(clock, 2.0)))
+    bucket = pacer.bucket("input-tokens")
+    assert bucket is not None and bucket.ceiling == 10
     task = asyncio.create_task(pacer.reserve(500, 10))
-    await clock.run_for(1.9)
+    await clock.run_for(0.9)
     assert not task.done()
     await clock.run_for(0.1)
     assert task.done()
+    assert bucket.level == pytest.approx(-490)
 
 
 async def test_pacer_ignores_a_reset_in_the_past_or_unreadable() -> None:

@@ -1,0 +1,137 @@
+"""The pacer's local mirror of one server-side bucket (requests, input or output tokens).
+
+Split from ``pacing`` so each module keeps to one job: ``HeadroomPacer`` decides who may
+go, ``TokenBucket`` keeps the arithmetic of one bucket between two headers.
+"""
+
+from __future__ import annotations
+
+from stream.concurrency.clock import Clock
+
+__all__ = ["TokenBucket"]
+
+_TOLERANCE = 1e-9  # a shortfall this small (float rounding of the refill) is no shortfall
+
+
+class TokenBucket:
+    """A continuously refilled budget that may go negative (debt is paid by refill).
+
+    ``sync()`` replaces the state with the server's view. Its optional ``full_at`` (a
+    clock time, from the ``reset`` header) is when the server promises the bucket will
+    be full again: from then on the level is at least ``capacity`` minus what has been
+    debited locally since the sync.
+    """
+
+    def __init__(
+        self, capacity: float, refill_per_s: float, clock: Clock, *, level: float | None = None
+    ) -> None:
+        if capacity <= 0 or refill_per_s <= 0:
+            raise ValueError("capacity and refill_per_s must be > 0")
+        self._clock = clock
+        self._capacity = float(capacity)
+        self._refill = float(refill_per_s)
+        self._level = self._capacity if level is None else min(float(level), self._capacity)
+        self._updated = clock.now()
+        self._full_at: float | None = None
+        self._ceiling = self._capacity  # what the bucket can hold (<= capacity, see sync)
+        self._seen = 0.0  # the most it was seen to hold since the limit last changed
+        self._since_sync = 0.0
+
+    @property
+    def capacity(self) -> float:
+        return self._capacity
+
+    @property
+    def ceiling(self) -> float:
+        """What the bucket holds when full: ``capacity``, or less when the reset header
+        said it fills sooner than a whole window would take."""
+        return self._ceiling
+
+    @property
+    def refill_per_s(self) -> float:
+        return self._refill
+
+    @property
+    def level(self) -> float:
+        self._catch_up()
+        return self._level
+
+    def debit(self, amount: float) -> None:
+        """Take ``amount`` now, even into debt."""
+        self._catch_up()
+        self._level -= amount
+        self._since_sync += amount
+
+    def credit(self, amount: float) -> None:
+        """Give ``amount`` back (a negative amount debits), never above capacity."""
+        self._catch_up()
+        self._level = min(self._ceiling, self._level + amount)
+        self._since_sync -= amount
+
+    def time_until(self, amount: float) -> float:
+        """Seconds until the level reaches ``min(amount, capacity)`` (0 if it has)."""
+        self._catch_up()
+        need = min(amount, self._ceiling)
+        if self._level >= need - _TOLERANCE * max(1.0, abs(need)):
+            return 0.0
+        wait = (need - self._level) / self._refill
+        if self._full_at is not None:
+            wait = min(wait, self._full_at - self._updated)
+        return max(wait, 0.0)
+
+    def sync(
+        self,
+        *,
+        capacity: float,
+        refill_per_s: float,
+        level: float,
+        full_at: float | None = None,
+        remaining: float | None = None,
+        as_of: float | None = None,
+    ) -> None:
+        """Adopt the server's numbers (capacity, refill, level, time of full refill).
+
+        ``remaining`` is the server's own count (``level`` may hold back what local
+        reservations will take); with ``full_at`` it bounds what the bucket can hold.
+        ``as_of``: the clock time the server's numbers describe (when it admitted the
+        call whose response carried them, a round trip ago). The refill since then is
+        added: without it every header looked a latency's worth of refill poorer than
+        the account was, and a 1 s call at 50 requests/s hid 50 requests."""
+        if capacity <= 0 or refill_per_s <= 0:
+            raise ValueError("capacity and refill_per_s must be > 0")
+        now = self._clock.now()
+        since = now if as_of is None else min(as_of, now)
+        has = float(level) if remaining is None else float(remaining)
+        held = has - float(level)  # what local reservations will take beyond the server's count
+        if float(capacity) != self._capacity:
+            self._seen = 0.0  # a new limit: what the old one held says nothing
+        self._capacity = float(capacity)
+        self._refill = float(refill_per_s)
+        self._seen = max(self._seen, has + 1.0)  # it held this call and what remained
+        self._ceiling = self._capacity
+        if full_at is not None:
+            # Full by then: it holds what it had plus that refill. A reset is given in
+            # whole seconds, rounded up, so one second of it may not be refill at all.
+            span = max(full_at - since - 1.0, 0.0)
+            estimate = max(has, 0.0) + span * self._refill
+            self._ceiling = min(self._capacity, max(estimate, self._seen))
+        self._ceiling = max(self._ceiling, 1.0)
+        refilled = min(has + (now - since) * self._refill, self._ceiling)
+        self._level = min(refilled - held, self._capacity)
+        self._updated = now
+        self._full_at = full_at
+        # "Full at the reset" assumes nothing taken after the server counted: what local
+        # reservations will take (``held``) is taken after it, like later debits.
+        self._since_sync = max(held, 0.0)
+
+    def _catch_up(self) -> None:
+        now = self._clock.now()
+        if now > self._updated:
+            self._level = min(self._ceiling, self._level + (now - self._updated) * self._refill)
+            self._updated = now
+        if self._full_at is not None and now >= self._full_at:
+            self._level = max(self._level, self._ceiling - max(self._since_sync, 0.0))
+            self._full_at = None
+
+    def __repr__(self) -> str:
+        return f"<TokenBucket {self.level:.1f}/{self._capacity:.0f} +{self._refill:.2f}/s>"
