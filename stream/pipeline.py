@@ -30,7 +30,7 @@ from stream.claude.types import CallRequest
 from stream.concurrency import LOWEST, Priority
 from stream.errors import Failure, FatalOutcome, Outcome, PipelineError
 from stream.models import Document, PipelineSpec, StageSpec, Usage
-from stream.templates import Template, TemplateContext, compile_template
+from stream.templates import Template, TemplateContext, compile_template, delimited
 
 __all__ = [
     "BUILTIN_PIPELINES",
@@ -351,9 +351,11 @@ async def _run_stage(
         failure = record.failure(stage.spec.name, Outcome.TRUNCATED)
         message = f"JSON output cut off at max_tokens={stage.max_tokens}; raise max_tokens"
         raise _StageFailed(replace(failure, error_class="max_tokens", message=message))
-    # One repair attempt, telling the model what was wrong with its output.
+    # One repair attempt, telling the model what was wrong with its output. The problem
+    # can quote that output (derived from the document), so it is delimited like it.
     repair = request.with_user(
-        f"{request.user}\n\nYour previous answer was not valid: {problem}\n"
+        f"{request.user}\n\nYour previous answer was not valid: "
+        f"{delimited('validation_error', problem)}\n"
         "Answer again with only a JSON value that satisfies the required schema."
     )
     second = await _call(caller, stage, repair, priority)

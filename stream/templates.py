@@ -12,6 +12,7 @@ block and pose as instructions:
     {{ id }}              <document_id>...</document_id>
     {{ metadata.KEY }}    <metadata key="KEY">...</metadata>   (JSON for non-strings)
     {{ stages.NAME }}     <stage name="NAME">...</stage>
+    (JSON repair)         <validation_error>...</validation_error>   (quotes the output)
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from typing import Any
 
 from stream.errors import PipelineError
 
-__all__ = ["Template", "TemplateContext", "compile_template"]
+__all__ = ["Template", "TemplateContext", "compile_template", "delimited"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _PATH = re.compile(r"^(document|id|metadata\.[A-Za-z0-9_\-]+|stages\.[A-Za-z_][A-Za-z0-9_]*)$")
 # Every delimiter this module writes; "document_id" first, as "document" then fails \b.
-_TAG = re.compile(r"</?\s*(document_id|document|metadata|stage)\b", re.IGNORECASE)
+_TAG = re.compile(r"</?\s*(document_id|document|metadata|stage|validation_error)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,12 @@ def _lookup(path: tuple[str, ...], ctx: TemplateContext) -> str:
         return f'<metadata key="{path[1]}">{_neutralise(text)}</metadata>'
     name = path[1]
     return f'<stage name="{name}">\n{_neutralise(ctx.stage_outputs[name])}\n</stage>'
+
+
+def delimited(tag: str, text: str) -> str:
+    """``text`` (document-derived, e.g. a validation error quoting the model's output)
+    inside ``<tag>`` delimiters, neutralised like every templated value."""
+    return f"<{tag}>{_neutralise(text)}</{tag}>"
 
 
 def _neutralise(text: str) -> str:

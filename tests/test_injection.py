@@ -7,12 +7,15 @@ that reach the Claude client (a fake at our seam) are inspected.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from stream.calls import Caller
+from stream.claude.types import CallRequest, CallResult
 from stream.concurrency import CircuitBreaker, MonotonicClock
 from stream.config import load_settings
 from stream.models import Document
@@ -45,7 +48,8 @@ stages:
 """
 # One delimited block: the shortest span from an opening tag to its own closing tag.
 _BLOCK = re.compile(
-    r"<(document_id|document|metadata|stage)(?: [a-z]+=\"[A-Za-z0-9_\-]*\")?>.*?</\1>",
+    r"<(document_id|document|metadata|stage|validation_error)"
+    r"(?: [a-z]+=\"[A-Za-z0-9_\-]*\")?>.*?</\1>",
     re.DOTALL,
 )
 
@@ -88,3 +92,36 @@ async def test_hostile_id_and_metadata_stay_inside_their_delimiters(
         assert "<document_id>d1" in rendered
     if ("metadata", "source") in parts:
         assert '<metadata key="source">' in rendered
+
+
+class _HostileAnswer(ScriptedClaude):
+    """The first JSON answer breaks the schema with a value that tries to escape."""
+
+    hostile_sent = False
+
+    async def call(self, request: CallRequest) -> CallResult:
+        answer = await super().call(request)
+        if "JSON" in request.system and not self.hostile_sent:
+            self.hostile_sent = True
+            hostile = json.dumps({"summary": "s", "labels": ["a"], "score": HOSTILE_ID})
+            return replace(answer, text=hostile)
+        return answer
+
+
+async def test_a_repair_quoting_a_hostile_output_keeps_it_delimited() -> None:
+    """The JSON repair call tells the model what was wrong, quoting its (document-derived)
+    output: that quote is delimited and neutralised like the document."""
+    pipeline = load_pipeline("triage", default_model="claude-test", default_max_tokens=100)
+    client = _HostileAnswer()
+    clock = MonotonicClock()
+    caller = Caller(client, load_settings().limits, clock, breaker=CircuitBreaker(clock))
+
+    run = await run_pipeline(pipeline, Document(id="d1", text="Quarterly figures."), caller)
+
+    assert run.failure is None
+    anomalies = [c for c in client.calls if c.stage == "anomalies"]
+    assert len(anomalies) == 2  # the first answer broke the schema: one repair
+    repair = anomalies[1].user
+    assert "<validation_error>" in repair and ORDER in repair
+    outside = _outside_blocks(repair)
+    assert ORDER not in outside and "</" not in outside, outside
