@@ -1,13 +1,15 @@
 """One Claude call for one stage, with everything that keeps it polite and alive.
 
-Per attempt, in this order: the circuit breaker (closed or a half-open probe), the
-model's retry-after gate, the headroom pacer (reserve an estimate against the
-server-advertised budgets), a permit from the model's adaptive limiter, the call. The
-classified outcome then settles the permit (congestion = drop), reconciles the pacer
-with the real usage, feeds the breaker (a 529 only once an adaptive limit is at its
-floor: before that, cutting the limit is the answer), and decides: done, DLQ, pause, or
-back off and retry. Rate-limited attempts never use up the attempt budget or the
-deadline: a document is never dead-lettered for rate limiting alone (design.md section 5).
+Per attempt, in this order: the worker's fatal gate (open, or this call is its probe),
+the circuit breaker (closed or a half-open probe), the model's retry-after gate, the
+headroom pacer (reserve an estimate against the server-advertised budgets), a permit
+from the model's adaptive limiter, the call. The classified outcome then settles the
+permit (congestion = drop), reconciles the pacer with the real usage, feeds the breaker
+(a 529 only once an adaptive limit is at its floor: before that, cutting the limit is
+the answer), and decides: done, DLQ, back off and retry, or (spend cap, auth, unknown
+model) close the fatal gate and wait there to try the same attempt again. Rate-limited
+attempts never use up the attempt budget or the deadline: a document is never
+dead-lettered for rate limiting alone (design.md section 5).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from stream.concurrency import (
     LOWEST,
     CircuitBreaker,
     Clock,
+    FatalGate,
+    GateShut,
     HeadroomPacer,
     Limit,
     LimitBounds,
@@ -54,6 +58,9 @@ __all__ = ["CallRecord", "Caller", "ModelControls", "make_limit"]
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+# Outcomes that hold every call at the fatal gate instead of failing the document.
+_HELD = (Disposition.PAUSE, Disposition.STOP)
 
 # A 429 without retry-after still has to wait for something.
 _DEFAULT_RETRY_AFTER_S = 1.0
@@ -120,6 +127,7 @@ class Caller:
         self._rng = rng or random.Random()
         self.breaker = breaker
         self.gate = RetryAfterGate(clock, rng=self._rng)
+        self.fatal_gate = FatalGate(clock, pause_s=limits.pause_on_fatal_s)
         self.controls: dict[str, ModelControls] = {}
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
         self._observer = observer or NullCallObserver()
@@ -148,8 +156,10 @@ class Caller:
         fallback_after: int = 2,
         priority: Priority = LOWEST,
     ) -> CallRecord:
-        """Attempts until done, dead-lettered or paused (FatalOutcome). ``priority`` orders
-        this call among waiters for pacing and permits (lowest first)."""
+        """Attempts until done or dead-lettered. A spend cap holds it at the fatal gate,
+        then the same attempt goes again; auth or an unknown model shut the gate and
+        raise FatalOutcome. ``priority`` orders this call among waiters for pacing and
+        permits (lowest first)."""
         deadline = self._clock.now() + self._limits.document_deadline_s
         attempts = counted = overloaded = 0
         first_fail: datetime | None = None
@@ -171,8 +181,8 @@ class Caller:
             now_wall = datetime.now(UTC)
             first_fail = first_fail or now_wall
             last_fail = now_wall
-            if disposition is Disposition.PAUSE:
-                raise FatalOutcome(result.outcome, result.error_message or result.outcome.value)
+            if disposition in _HELD:
+                continue  # the fatal gate holds the next attempt (or says it is shut)
             record = CallRecord(
                 result, result.outcome, attempts, use.model, first_fail, last_fail, usage, cost
             )
@@ -196,6 +206,23 @@ class Caller:
         """One attempt and, when it is billed, its cost."""
         model = request.model
         controls = self.controls_for(model)
+        try:
+            probe = await self._waiting("fatal.wait", model, self.fatal_gate.wait())
+        except GateShut as shut:
+            raise FatalOutcome(Outcome(shut.reason), shut.message) from None
+        try:
+            result, cost = await self._admitted(request, attempt, priority, controls)
+        except BaseException:
+            if probe:
+                self.fatal_gate.abandon()
+            raise
+        self._tell_fatal_gate(result, probe)
+        return result, cost
+
+    async def _admitted(
+        self, request: CallRequest, attempt: int, priority: Priority, controls: ModelControls
+    ) -> tuple[CallResult, Cost | None]:
+        model = request.model
         await self._waiting("breaker.wait", model, self.breaker.wait_until_allowed())
         await self._waiting("retry_after.wait", model, self.gate.wait(model))
         estimate = estimate_input_tokens(request.system, request.user)
@@ -233,6 +260,15 @@ class Caller:
                 controls.pacer.release(reservation)
                 raise
         controls.pacer.mark_sent(reservation)
+
+    def _tell_fatal_gate(self, result: CallResult, probe: bool) -> None:
+        disposition = result.outcome.disposition
+        if disposition in _HELD:
+            message = result.error_message or result.outcome.value
+            probe_again = disposition is Disposition.PAUSE
+            self.fatal_gate.close(result.outcome.value, message, probe=probe_again, was_probe=probe)
+        elif probe:
+            self.fatal_gate.reopen()
 
     def _cost(self, model: str, result: CallResult) -> Cost | None:
         if not (result.ok or result.outcome is Outcome.REFUSED):

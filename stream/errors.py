@@ -14,7 +14,7 @@ classifier that produces it, nothing else.
     ├── ConfigError          (stream.config) a bad setting; the command stops, exit 2
     ├── PipelineError        a pipeline file that cannot be used
     ├── BrokerError          the embedded broker could not start or stop
-    ├── FatalOutcome         auth / spend cap / unknown model: the worker pauses, then exits
+    ├── FatalOutcome         auth / unknown model: the fatal gate is closed for good
     ├── CallFailed           (stream.claude.types) a call with no value to return failed
     ├── KafkaAdminError      (stream.kafka.admin) cluster unreachable or topic refused
     ├── KafkaReadError       (stream.kafka.reader) a snapshot read stopped making progress
@@ -50,7 +50,10 @@ class Disposition(enum.Enum):
     DONE = "done"  # write a result
     RETRY = "retry"  # back off and try again, within attempts and the deadline
     DEAD_LETTER = "dead_letter"  # write the original bytes to the DLQ now
-    PAUSE = "pause"  # stop the whole worker: nothing is DLQ'd, nothing more committed
+    # Hold every call at the fatal gate; one probe per pause interval; resume where it stopped.
+    PAUSE = "pause"
+    # Hold every call, freeze commits, exit non-zero after the pause: nothing is DLQ'd.
+    STOP = "stop"
 
 
 class PermitSignal(enum.Enum):
@@ -133,8 +136,8 @@ _SEMANTICS = {
     # A bug of ours triggered by one record: DLQ it rather than crash-loop on redelivery.
     Outcome.INTERNAL_ERROR: Semantics(_D.DEAD_LETTER, _P.IGNORED, _B.IGNORED),
     Outcome.SPEND_CAP: Semantics(_D.PAUSE, _P.IGNORED, _B.IGNORED),
-    Outcome.AUTH: Semantics(_D.PAUSE, _P.IGNORED, _B.IGNORED),
-    Outcome.CONFIG: Semantics(_D.PAUSE, _P.IGNORED, _B.IGNORED),
+    Outcome.AUTH: Semantics(_D.STOP, _P.IGNORED, _B.IGNORED),
+    Outcome.CONFIG: Semantics(_D.STOP, _P.IGNORED, _B.IGNORED),
 }
 
 # The outcomes a DLQ record can carry (its docstream.error.outcome header): those
@@ -143,8 +146,7 @@ _SEMANTICS = {
 DLQ_OUTCOMES = tuple(
     o
     for o in Outcome
-    if o.disposition is Disposition.DEAD_LETTER
-    or o in (Outcome.INVALID_OUTPUT, Outcome.TRUNCATED)
+    if o.disposition is Disposition.DEAD_LETTER or o in (Outcome.INVALID_OUTPUT, Outcome.TRUNCATED)
 )
 
 
@@ -161,7 +163,8 @@ class BrokerError(DocstreamError):
 
 
 class FatalOutcome(DocstreamError):
-    """An outcome that stops the worker (auth, spend cap, unknown model)."""
+    """Auth or unknown model: the call path's fatal gate is closed for good, so no call
+    will succeed. The worker holds the record and exits 3; a library caller gets this."""
 
     def __init__(self, outcome: Outcome, message: str) -> None:
         super().__init__(f"{outcome.value}: {message}")

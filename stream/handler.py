@@ -2,9 +2,10 @@
 
 Decoding happens here, from raw bytes, so a bad record - whatever its bytes - becomes a
 DLQ record with its original bytes (cut, and marked so, only when they would not fit in
-one) instead of an exception in the poll loop. The only exception that leaves
-``handle`` on purpose is FatalOutcome (auth, spend cap, unknown model): the worker
-pauses instead of dead-lettering documents that are not at fault.
+one) instead of an exception in the poll loop. A spend cap holds the call at the fatal
+gate until a probe succeeds; the only exception that leaves ``handle`` on purpose is
+FatalOutcome (auth, unknown model: the gate is closed for good). No document that is not
+at fault is dead-lettered.
 """
 
 from __future__ import annotations

@@ -13,8 +13,12 @@ Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> clo
   OffsetTracker turns completions into safe commit positions.
 - Commits run on an interval and after ``commit_every`` completions, on revoke (after
   draining the revoked partitions within the drain deadline) and at shutdown.
-- Auth or unknown-model outcomes freeze commits and pause everything, then exit 3 after
-  ``pause_on_fatal_s``; a spend cap pauses and retries after that wait.
+- Fatal outcomes are held at the caller's fatal gate (``stream.concurrency.fatal``);
+  the worker tells the processor (``fatal_paused``), which pauses consumption. Auth or
+  unknown-model outcomes also freeze commits and exit 3 after ``pause_on_fatal_s``.
+- Shutdown always ends: the drain is a timeout scope on the injected clock; the final
+  commit and the group leave each have their own deadline, run shielded from a second
+  cancel, and the exit code is 1 when the final commit could not be made.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stream.concurrency import Clock
+from stream.concurrency import Clock, clock_timeout
 from stream.config import Settings
 from stream.errors import Failure, FatalOutcome, Outcome
 from stream.handler import Output, RecordHandler
+from stream.logstate import StateLog
 from stream.observers import NullProcessorObserver, ProcessorObserver
 from stream.offsets import OffsetTracker, Ticket
 from stream.ports import TP, RawRecord, RebalanceHandler, RecordSource, ResultSink
@@ -41,6 +46,11 @@ __all__ = ["EXIT_FATAL", "Processor", "StopPolicy", "WorkerStats"]
 log = logging.getLogger(__name__)
 
 EXIT_FATAL = 3
+EXIT_UNCOMMITTED = 1  # stopped, but the final commit failed: the next owner redoes work
+# Each commit, and leaving the group, may take this long on the clock; a broker that is
+# down or answers with retriable errors forever cannot hold shutdown (aiokafka retries a
+# commit on such errors without end).
+_BROKER_DEADLINE_S = 5.0
 _POLL_TIMEOUT_S = 0.2
 # Under backpressure every partition is paused and poll returns nothing until its
 # timeout; a short one notices the resume point (half the buffer) before the buffer
@@ -102,6 +112,7 @@ class Processor:
         self._since_commit = 0
         self._commits_frozen = False
         self._fatal_deadline: float | None = None
+        self._commit_log = StateLog(log, "commits")
         self._last_activity = clock.now()
         self._assigned_once = False
         self._group: asyncio.TaskGroup | None = None
@@ -141,6 +152,14 @@ class Processor:
                 out[tp] = max(high - (pos if pos is not None else high), 0)
         return out
 
+    def fatal_paused(self, paused: bool, *, terminal: bool) -> None:
+        """The caller's fatal gate closed (or opened again). ``terminal`` (auth, unknown
+        model): also freeze commits and exit EXIT_FATAL after ``pause_on_fatal_s``."""
+        self.set_paused("fatal", paused)
+        if paused and terminal and self._fatal_deadline is None:
+            self._commits_frozen = True
+            self._fatal_deadline = self._clock.now() + self._settings.limits.pause_on_fatal_s
+
     async def run(self) -> int:
         await self._source.start(RebalanceHandler(self._on_assigned, self._on_revoked))
         try:
@@ -151,9 +170,27 @@ class Processor:
                 await self._drain()
                 committer.cancel()
         finally:
-            await self._commit()
-            await self._source.stop()
+            await self._close()
         return self.exit_code
+
+    async def _close(self) -> None:
+        """The final commit, then leave the group, each within its deadline. Shielded: a
+        second signal or a cancelled caller waits for it rather than cutting it short."""
+        closing = asyncio.ensure_future(self._final_commit_and_stop())
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            await closing
+            raise
+
+    async def _final_commit_and_stop(self) -> None:
+        if not await self._commit() and self.exit_code == 0:
+            self.exit_code = EXIT_UNCOMMITTED
+        try:
+            async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
+                await self._source.stop()
+        except TimeoutError:
+            log.warning("leaving the group took over %.0f s; closed anyway", _BROKER_DEADLINE_S)
 
     # -- polling and dispatch -----------------------------------------------------------
 
@@ -282,12 +319,11 @@ class Processor:
 
     async def _run_one(self, record: RawRecord, ticket: Ticket, sequence: int) -> None:
         with self._observer.processing(record):
-            while True:
-                try:
-                    output = await self._handler.handle(record, sequence)
-                    break
-                except FatalOutcome as fatal:
-                    await self._on_fatal(fatal)
+            try:
+                output = await self._handler.handle(record, sequence)
+            except FatalOutcome:
+                await asyncio.Event().wait()  # the gate is shut: held until shutdown cancels
+                return
             await self._deliver(record, output)
         if self.tracker.complete(ticket):
             self._count(output)
@@ -333,25 +369,6 @@ class Processor:
         stats.attempts += output.attempts
         self._observer.completed(output)
 
-    async def _on_fatal(self, fatal: FatalOutcome) -> None:
-        wait = self._settings.limits.pause_on_fatal_s
-        self.set_paused("fatal", True)
-        if fatal.outcome is Outcome.SPEND_CAP:
-            log.error("spend cap reached: consumption paused; retrying in %.0f s", wait)
-            await self._clock.sleep(wait)
-            self.set_paused("fatal", False)
-            return
-        if self._fatal_deadline is None:
-            log.error(
-                "%s: worker paused, commits frozen, nothing dead-lettered; exiting in %.0f s "
-                "unless stopped first",
-                fatal,
-                wait,
-            )
-            self._commits_frozen = True
-            self._fatal_deadline = self._clock.now() + wait
-        await asyncio.Event().wait()  # held until shutdown cancels it; never completed
-
     # -- rebalance, commit, drain ---------------------------------------------------------
 
     async def _on_assigned(self, tps: list[TP]) -> None:
@@ -375,13 +392,16 @@ class Processor:
         self._paused -= set(tps)
         log.info("revoked %s", sorted(tps))
 
-    async def _wait_tasks(self, tasks: list[asyncio.Task[None]], deadline: float) -> None:
+    async def _wait_tasks(self, tasks: list[asyncio.Task[None]], deadline: float | None) -> None:
         if not tasks:
             return
-        _, pending = await asyncio.wait(tasks, timeout=deadline)
-        for task in pending:
-            task.cancel()
-        if pending:
+        try:
+            async with clock_timeout(self._clock, deadline):
+                await asyncio.wait(tasks)
+        except TimeoutError:
+            pending = [task for task in tasks if not task.done()]
+            for task in pending:
+                task.cancel()
             log.warning(
                 "%d records unfinished at the drain deadline; redelivered later", len(pending)
             )
@@ -394,12 +414,7 @@ class Processor:
             deadline = 0.0
         self.set_paused("shutdown", True)
         self._apply_pauses()
-        tasks = [t for bucket in self._tasks.values() for t in bucket]
-        if deadline is None:
-            if tasks:
-                await asyncio.wait(tasks)
-        else:
-            await self._wait_tasks(tasks, deadline)
+        await self._wait_tasks([t for bucket in self._tasks.values() for t in bucket], deadline)
 
     async def _commit_loop(self) -> None:
         while True:
@@ -412,18 +427,25 @@ class Processor:
             self._commit_now.clear()
             await self._commit()
 
-    async def _commit(self, only: set[TP] | None = None) -> None:
+    async def _commit(self, only: set[TP] | None = None) -> bool:
+        """Commit what is committable; False if that could not be done (in time)."""
         if self._commits_frozen:
-            return
+            return True  # nothing more may be committed: not a failure to report
         offsets = self.tracker.committable()
         if only is not None:
             offsets = {tp: pos for tp, pos in offsets.items() if tp in only}
         if not offsets:
-            return
+            return True
         self._since_commit = 0
         started = self._clock.now()
-        committed = await self._source.commit(offsets)
+        try:
+            async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
+                committed = await self._source.commit(offsets)
+        except TimeoutError:
+            committed = False
         self._observer.committed(self._clock.now() - started)
+        self._commit_log.note(None if committed else "commit failed or timed out")
         if committed:
             self.tracker.mark_committed(offsets)
             self.stats.commits += 1
+        return committed

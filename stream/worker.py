@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from stream.calls import Caller
 from stream.claude import ClaudeClient, make_client
-from stream.concurrency import BreakerState, CircuitBreaker, Clock, MonotonicClock
+from stream.concurrency import (
+    BreakerState,
+    CircuitBreaker,
+    Clock,
+    GateChange,
+    GateState,
+    MonotonicClock,
+)
 from stream.config import Settings
 from stream.dedup.kafka_store import open_dedup_store
 from stream.handler import RecordHandler
@@ -27,7 +34,13 @@ from stream.telemetry.metrics import Metrics, MetricTotals
 from stream.telemetry.observer import CallTelemetry, ProcessorTelemetry
 from stream.worker_state import WorkerState, WorkerView, describe, longest_hold
 
-__all__ = ["WorkerReport", "build_caller", "load_pipelines", "run_worker"]
+__all__ = [
+    "WorkerReport",
+    "build_caller",
+    "connect_controls",
+    "load_pipelines",
+    "run_worker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +131,7 @@ async def run_worker(
                 observer=_observers(settings, metrics, observer),
                 stop=stop or StopPolicy(),
             )
-            _watch_breaker(caller, processor, metrics)
+            connect_controls(caller, processor, metrics)
             unregister_lag = metrics.observe_lag(processor.lag)
             if on_start is not None:
                 on_start(processor)
@@ -183,6 +196,44 @@ def _observers(
 ) -> ProcessorObserver:
     telemetry = ProcessorTelemetry(metrics, settings.kafka.group_id)
     return telemetry if extra is None else ProcessorObservers([telemetry, extra])
+
+
+def connect_controls(caller: Caller, processor: Processor, metrics: Metrics) -> None:
+    """The caller's breaker and fatal gate pause the processor's consumption."""
+    _watch_breaker(caller, processor, metrics)
+    _watch_fatal_gate(caller, processor)
+
+
+def _watch_fatal_gate(caller: Caller, processor: Processor) -> None:
+    """One log line per state change of the fatal gate, never one per call."""
+
+    def on_change(change: GateChange) -> None:
+        closed = change.state is not GateState.OPEN
+        terminal = change.state is GateState.CLOSED and change.probe_at is None
+        processor.fatal_paused(closed, terminal=terminal)
+        if change.state is GateState.OPEN:
+            log.warning("fatal gate open: the probe call succeeded; calls resume")
+        elif change.state is GateState.PROBING:
+            log.info("fatal gate: one probe call (%s)", change.reason)
+        elif terminal:
+            log.error(
+                "%s: %s; every call held, commits frozen, nothing dead-lettered; exiting "
+                "in %.0f s unless stopped first",
+                change.reason,
+                change.message,
+                caller.fatal_gate.pause_s,
+            )
+        else:
+            log.error(
+                "%s: %s; every call held, consumption paused; one probe call in %.0f s "
+                "(%d more calls met it meanwhile)",
+                change.reason,
+                change.message,
+                caller.fatal_gate.pause_s,
+                change.repeats,
+            )
+
+    caller.fatal_gate.on_change.append(on_change)
 
 
 def _watch_breaker(caller: Caller, processor: Processor, metrics: Metrics) -> None:

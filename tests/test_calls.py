@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from stream.calls import Caller
 from stream.claude.types import CallRequest
-from stream.concurrency import CircuitBreaker, MonotonicClock
+from stream.concurrency import CircuitBreaker, GateState, MonotonicClock
 from stream.config import load_settings
-from stream.errors import FatalOutcome, Outcome
+from stream.errors import Outcome
 from tests.fakes import ScriptedClaude
 
 
@@ -55,11 +57,21 @@ async def test_bad_request_goes_to_the_dlq_on_the_first_attempt() -> None:
     assert len(client.calls) == 1
 
 
-async def test_auth_outcome_raises_fatal_instead_of_dead_lettering() -> None:
-    """401 pauses the worker (FatalOutcome), it is not a document failure."""
-    with pytest.raises(FatalOutcome) as caught:
-        await _caller(ScriptedClaude()).call(_request("x <<auth>>"))
-    assert caught.value.outcome is Outcome.AUTH
+async def test_auth_outcome_holds_the_call_at_the_fatal_gate_instead_of_dead_lettering() -> None:
+    """401 closes the worker's fatal gate for good (no probe): the call waits there, it is
+    not a document failure, and it calls Claude no more."""
+    client = ScriptedClaude()
+    caller = _caller(client)
+    call = asyncio.create_task(caller.call(_request("x <<auth>>")))
+    for _ in range(200):
+        await asyncio.sleep(0)
+    assert caller.fatal_gate.state is GateState.CLOSED
+    assert caller.fatal_gate.reason == "auth"
+    assert not call.done()
+    assert len(client.calls) == 1
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
 
 
 async def test_overloaded_calls_fall_back_to_the_fallback_model() -> None:
@@ -71,4 +83,3 @@ async def test_overloaded_calls_fall_back_to_the_fallback_model() -> None:
     assert record.outcome is Outcome.SUCCESS
     assert record.model == "claude-b"
     assert [c.model for c in client.calls] == ["claude-a", "claude-a", "claude-b"]
-

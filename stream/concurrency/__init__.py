@@ -4,7 +4,8 @@ Netflix concurrency-limits' split: a ``Limit`` (algorithm: samples in, limit out
 ``Limiter`` (permit pool that blocks when full: the backpressure) and ``Permit`` (ends
 in exactly one of success / dropped / ignored). Beside it, server-driven controls:
 ``HeadroomPacer`` (token buckets kept in step with the rate-limit headers),
-``RetryAfterGate`` (429 retry-after per model), ``CircuitBreaker`` and
+``RetryAfterGate`` (429 retry-after per model), ``FatalGate`` (spend cap, auth: one
+gate for the worker), ``CircuitBreaker`` and
 ``backoff_delay``. ``LIMIT_ALGORITHMS`` is the one registry of limit algorithms by
 name. Time comes from an injected ``Clock``. This package imports nothing from the
 rest of ``stream`` and no SDK.
@@ -21,7 +22,15 @@ from stream.concurrency.algorithms import (
 )
 from stream.concurrency.backoff import backoff_delay
 from stream.concurrency.breaker import BreakerState, CircuitBreaker, TransitionListener
-from stream.concurrency.clock import Clock, ManualClock, MonotonicClock, sleep_or_event
+from stream.concurrency.clock import (
+    Clock,
+    ClockTimeout,
+    ManualClock,
+    MonotonicClock,
+    clock_timeout,
+    sleep_or_event,
+)
+from stream.concurrency.fatal import FatalGate, GateChange, GateListener, GateShut, GateState
 from stream.concurrency.gate import RetryAfterGate
 from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit, TokenLatencyLimit
 from stream.concurrency.limiter import Limiter, LimitListener, Permit, PermitOutcome
@@ -37,7 +46,13 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "Clock",
+    "ClockTimeout",
+    "FatalGate",
     "FixedLimit",
+    "GateChange",
+    "GateListener",
+    "GateShut",
+    "GateState",
     "HeadroomPacer",
     "Limit",
     "LimitAlgorithm",
@@ -57,5 +72,6 @@ __all__ = [
     "TransitionListener",
     "backoff_delay",
     "build_limit",
+    "clock_timeout",
     "sleep_or_event",
 ]

@@ -17,7 +17,14 @@ import math
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ManualClock", "MonotonicClock", "sleep_or_event"]
+__all__ = [
+    "Clock",
+    "ClockTimeout",
+    "ManualClock",
+    "MonotonicClock",
+    "clock_timeout",
+    "sleep_or_event",
+]
 
 
 @runtime_checkable
@@ -177,6 +184,52 @@ async def sleep_or_event(clock: Clock, seconds: float, event: asyncio.Event) -> 
                 task.cancel()
         await asyncio.gather(sleeper, setter, return_exceptions=True)
     return event.is_set()
+
+
+def clock_timeout(clock: Clock, seconds: float | None) -> ClockTimeout:
+    """``async with clock_timeout(clock, seconds):`` - asyncio.timeout on an injected clock."""
+    return ClockTimeout(clock, seconds)
+
+
+class ClockTimeout:
+    """A timeout scope on a ``Clock`` (see ``clock_timeout``).
+
+    The block is cancelled when ``seconds`` have passed on ``clock`` and the scope raises
+    TimeoutError; a cancel from outside still propagates as CancelledError. ``None`` means
+    no deadline. The alarm task is owned by the scope and ends with it.
+    """
+
+    def __init__(self, clock: Clock, seconds: float | None) -> None:
+        self._clock = clock
+        self._seconds = seconds
+        self._task: asyncio.Task[object] | None = None
+        self._alarm: asyncio.Task[None] | None = None
+        self._inside = False
+        self.expired = False
+
+    async def __aenter__(self) -> ClockTimeout:
+        self._task = asyncio.current_task()
+        self._inside = True
+        if self._seconds is not None:
+            self._alarm = asyncio.ensure_future(self._ring(self._seconds))
+        return self
+
+    async def _ring(self, seconds: float) -> None:
+        await self._clock.sleep(seconds)
+        if self._inside and self._task is not None:
+            self.expired = True
+            self._task.cancel()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        self._inside = False
+        if self._alarm is not None and not self._alarm.done():
+            self._alarm.cancel()
+        if self.expired and exc_type is asyncio.CancelledError:
+            assert self._task is not None
+            if self._task.uncancel() == 0:
+                raise TimeoutError from exc
 
 
 async def _yield(rounds: int) -> None:

@@ -16,6 +16,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from stream.config import KafkaSettings
 from stream.kafka.connect import start_client
+from stream.kafka.logs import count_repeated_lines
 from stream.kafka.reader import raw_records
 from stream.kafka.tansu import GroupMember
 from stream.ports import TP, RawRecord, RebalanceHandler
@@ -37,6 +38,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class KafkaSource:
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+        count_repeated_lines()
         self._kafka = kafka
         self._topic = topic
         self._member = GroupMember(kafka, kafka.group_id)

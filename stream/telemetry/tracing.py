@@ -63,7 +63,14 @@ __all__ = [
 MESSAGING_SYSTEM = "kafka"
 LINK_KIND = "docstream.link"
 # The waits the worker reports; other names are accepted but these are the vocabulary.
-WAIT_KINDS = ("limiter.wait", "pacing.wait", "retry_after.wait", "retry.backoff", "breaker.wait")
+WAIT_KINDS = (
+    "limiter.wait",
+    "pacing.wait",
+    "retry_after.wait",
+    "retry.backoff",
+    "breaker.wait",
+    "fatal.wait",
+)
 # Keywords of wait_span with a fixed attribute name; others become docstream.wait.<name>.
 _WAIT_ATTRIBUTE_NAMES = {
     "model": "gen_ai.request.model",
@@ -182,10 +189,10 @@ def wait_span(
     **attrs: AttributeValue | None,
 ) -> Iterator[Waited]:
     """Time a wait (``limiter.wait``, ``pacing.wait``, ``retry_after.wait``,
-    ``retry.backoff``, ``breaker.wait``) and record it as an INTERNAL child span named
-    ``kind`` with the measured ``docstream.wait.seconds``. Keywords become attributes:
-    ``model=`` as ``gen_ai.request.model``, ``seconds=`` (the planned wait, e.g. a backoff
-    delay) as ``docstream.wait.planned_seconds``, any other ``name=`` as
+    ``retry.backoff``, ``breaker.wait``, ``fatal.wait``) and record it as an INTERNAL child
+    span named ``kind`` with the measured ``docstream.wait.seconds``. Keywords become
+    attributes: ``model=`` as ``gen_ai.request.model``, ``seconds=`` (the planned wait, e.g.
+    a backoff delay) as ``docstream.wait.planned_seconds``, any other ``name=`` as
     ``docstream.wait.<name>``; None values are left out.
 
     The span is written when the wait ends, with its real start time, and only under a

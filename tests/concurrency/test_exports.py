@@ -17,6 +17,7 @@ def test_concurrency_all_names_exist_and_are_re_exported() -> None:
         "backoff",
         "breaker",
         "clock",
+        "fatal",
         "gate",
         "limit",
         "limiter",

@@ -16,7 +16,7 @@ from stream.errors import Outcome
 from stream.handler import RecordHandler
 from stream.processor import EXIT_FATAL, Processor, StopPolicy
 from stream.telemetry.metrics import Metrics
-from stream.worker import build_caller, load_pipelines
+from stream.worker import build_caller, connect_controls, load_pipelines
 from tests.processor.fake_ports import FakeSink, FakeSource, GatedClaude, until
 
 RESULTS, DLQ = "docs.results", "docs.dlq"
@@ -39,12 +39,15 @@ def _processor(
             **{k.replace("__", "."): v for k, v in values.items()},
         },
     )
-    caller = build_caller(settings, client, clock, Metrics())
+    metrics = Metrics()
+    caller = build_caller(settings, client, clock, metrics)
     pipelines, default = load_pipelines(settings, None)
     handler = RecordHandler(settings, caller, pipelines, default)
-    return Processor(
+    processor = Processor(
         settings, source=source, sink=sink, handler=handler, clock=clock, stop=stop
     )
+    connect_controls(caller, processor, metrics)
+    return processor
 
 
 def _offsets(sent: list[Any]) -> list[tuple[int, int]]:
@@ -184,13 +187,15 @@ async def test_drain_deadline_abandons_a_hung_record_and_commits_only_below_it()
     for i in range(3):
         source.add_doc(0, f"p0-{i}")
     client.hold("p0-1")
-    processor = _processor(source, sink, client, clock, processing__drain_deadline_s=0.05)
+    processor = _processor(source, sink, client, clock, processing__drain_deadline_s=5.0)
     run = asyncio.create_task(processor.run())
 
     await until(lambda: processor.stats.results == 2)
+    stopped_at = clock.now()
     processor.request_stop()
     await run
 
+    assert clock.now() - stopped_at >= 5.0  # the deadline runs on the injected clock
     assert source.committed == {("docs", 0): 1}
     assert source.stopped
 
