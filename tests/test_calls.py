@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from stream.calls import Caller
 from stream.claude.types import CallRequest
 from stream.concurrency import CircuitBreaker, GateState, MonotonicClock
 from stream.config import load_settings
-from stream.errors import Outcome
+from stream.errors import FatalOutcome, Outcome
 from tests.fakes import ScriptedClaude
 
 
@@ -57,21 +55,18 @@ async def test_bad_request_goes_to_the_dlq_on_the_first_attempt() -> None:
     assert len(client.calls) == 1
 
 
-async def test_auth_outcome_holds_the_call_at_the_fatal_gate_instead_of_dead_lettering() -> None:
-    """401 closes the worker's fatal gate for good (no probe): the call waits there, it is
-    not a document failure, and it calls Claude no more."""
+async def test_auth_outcome_shuts_the_fatal_gate_and_raises_instead_of_dead_lettering() -> None:
+    """401 shuts the worker's fatal gate for good: the call raises FatalOutcome (it is not
+    a document failure), and every later call does too without calling Claude."""
     client = ScriptedClaude()
     caller = _caller(client)
-    call = asyncio.create_task(caller.call(_request("x <<auth>>")))
-    for _ in range(200):
-        await asyncio.sleep(0)
+    with pytest.raises(FatalOutcome) as caught:
+        await caller.call(_request("x <<auth>>"))
+    assert caught.value.outcome is Outcome.AUTH
     assert caller.fatal_gate.state is GateState.CLOSED
-    assert caller.fatal_gate.reason == "auth"
-    assert not call.done()
+    with pytest.raises(FatalOutcome):
+        await caller.call(_request("fine", doc="d2"))
     assert len(client.calls) == 1
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await call
 
 
 async def test_overloaded_calls_fall_back_to_the_fallback_model() -> None:

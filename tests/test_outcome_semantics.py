@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 import pytest
 
 from stream.calls import Caller, ModelControls
 from stream.claude.types import CallRequest, CallResult
-from stream.concurrency import CircuitBreaker, GateState, HeadroomPacer, Limiter, ManualClock
+from stream.concurrency import CircuitBreaker, HeadroomPacer, Limiter, ManualClock
 from stream.config import load_settings
-from stream.errors import BreakerSignal, Disposition, Outcome, PermitSignal
-from tests.processor.fake_ports import until
+from stream.errors import BreakerSignal, Disposition, FatalOutcome, Outcome, PermitSignal
 
 
 def test_every_outcome_has_a_disposition_a_permit_signal_and_a_breaker_signal() -> None:
@@ -107,14 +105,11 @@ async def test_the_caller_settles_permit_and_breaker_as_the_table_says(outcome: 
     limit = _RecordingLimit()
     caller.controls["m"] = ModelControls(Limiter(limit, clock), HeadroomPacer(clock))
     request = CallRequest(model="m", system="s", user="u", max_tokens=10, document_id="d")
-    call = asyncio.create_task(caller.call(request))
-    if outcome.disposition is Disposition.STOP:  # held at the fatal gate for good
-        await until(lambda: caller.fatal_gate.state is GateState.CLOSED)
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
+    if outcome.disposition is Disposition.STOP:  # the fatal gate shuts for good
+        with pytest.raises(FatalOutcome):
+            await caller.call(request)
     else:  # a spend cap's probe, after the pause, is the retry that succeeds
-        await call
+        await caller.call(request)
     second = ["success"] if client.calls == 2 else []  # a retry that then succeeded
     first_breaker = {BreakerSignal.FAILURE_AT_FLOOR: "failure"}.get(
         outcome.breaker, outcome.breaker.value

@@ -8,10 +8,11 @@ interval, one probe call, instead of every in-flight record retrying on its own 
 
 States: ``OPEN`` (calls pass), ``CLOSED`` (calls wait; with ``probe`` a single call is
 let through as a *probe* once ``pause_s`` has passed; without, the gate is shut for
-good and every waiter gets GateShut), ``PROBING`` (the probe is out; the others wait for its answer). A
-probe that meets the fatal outcome again closes the gate for another interval; any other
-answer opens it. Listeners get one ``GateChange`` per state change, never one per call:
-calls that meet the same outcome while the gate is closed are only counted.
+good and every waiter gets GateShut), ``PROBING`` (the probe is out; the others wait
+for its answer). A probe that meets the fatal outcome again closes the gate for another
+interval; any other answer opens it. Listeners get one ``GateChange`` per state change,
+never one per call: calls that meet the same outcome while the gate is closed are only
+counted.
 """
 
 from __future__ import annotations

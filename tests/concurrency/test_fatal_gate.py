@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from stream.concurrency import FatalGate, GateChange, GateState, ManualClock, clock_timeout
+from stream.concurrency import (
+    FatalGate,
+    GateChange,
+    GateShut,
+    GateState,
+    ManualClock,
+    clock_timeout,
+)
 
 
 def _gate(clock: ManualClock, changes: list[GateChange]) -> FatalGate:
@@ -54,14 +61,17 @@ async def test_calls_that_meet_the_outcome_while_closed_are_counted_not_announce
     assert changes[-1].repeats == 3
 
 
-async def test_without_probe_the_gate_stays_closed_and_an_abandoned_probe_is_replaced() -> None:
+async def test_a_shut_gate_refuses_every_call_and_an_abandoned_probe_is_replaced() -> None:
     clock = ManualClock()
     gate = _gate(clock, [])
-    gate.close("auth", "bad key", probe=False, was_probe=False)
     waiter = asyncio.create_task(gate.wait())
+    gate.close("auth", "bad key", probe=True, was_probe=False)
+    await clock.run_for(10.0)
+    assert await waiter is True
+    gate.close("auth", "bad key", probe=False, was_probe=True)  # shut for good
     await clock.run_for(1000.0)
-    assert not waiter.done()
-    waiter.cancel()
+    with pytest.raises(GateShut, match="auth: bad key"):
+        await gate.wait()
 
     spend = _gate(clock, [])
     spend.close("spend_cap", "cap", probe=True, was_probe=False)
