@@ -174,6 +174,7 @@ def _compile_stage(
             "outputs may only appear in the user template"
         )
     validator = None
+    instructions = stage.system
     if stage.output == "json":
         schema = stage.json_schema or {"type": "object"}
         try:
@@ -182,6 +183,7 @@ def _compile_stage(
         except jsonschema.SchemaError as exc:
             raise PipelineError(f"{where}: json_schema is invalid: {exc.message}") from None
         validator = cls(schema)
+        instructions = with_schema(stage.system, schema)
     elif stage.json_schema is not None:
         raise PipelineError(f"{where}: json_schema needs output: json")
     user = compile_template(stage.user, where=f"{where}, user")
@@ -190,10 +192,10 @@ def _compile_stage(
     shared = bool(pipeline.instructions)
     layout = StageLayout(
         model=model,
-        system=pipeline.instructions if shared else stage.system,
+        system=pipeline.instructions if shared else instructions,
         head=head,
         tail=tail,
-        instruction=stage.system if shared else "",
+        instruction=instructions if shared else "",
         ttl=CACHE_MODES[pipeline.cache],
     )
     return CompiledStage(
@@ -204,6 +206,17 @@ def _compile_stage(
         validator=validator,
         layout=layout,
     )
+
+
+def with_schema(instructions: str, schema: Any) -> str:
+    """A JSON stage's instructions end with the schema its answer is validated against:
+    the model sees the contract (the repair prompt refers to it) and the simulator answers
+    with an instance of it. Constant per stage, so it stays inside the cached prefix."""
+    block = json.dumps(schema, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return (
+        f"{instructions}\n\n<json_schema>\n{block}\n</json_schema>\n"
+        "Answer with only a JSON value that is valid against the JSON Schema above."
+    ).lstrip()
 
 
 def _levels(spec: PipelineSpec) -> tuple[tuple[str, ...], ...]:

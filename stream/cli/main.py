@@ -24,6 +24,7 @@ _COMMANDS = {
     "dlq": "stream.cli.dlq_cmd:dlq",
     "bench": "stream.cli.bench_cmd:bench",
     "demo": "stream.cli.demo_cmd:demo",
+    "pipeline": "stream.cli.pipeline_cmd:pipeline",
 }
 
 

@@ -5,7 +5,9 @@ assert exact figures and benchmarks are repeatable. Input tokens are ``ceil(char
 over the system prompt, every message's text and the tool definitions (the same number
 ``count_tokens`` reports). The answer is a sequence of *pieces*, one per output token:
 it starts with ``"[simulated] "``, or — when the system prompt contains ``JSON`` — it is
-a JSON object ``{"simulated": true, "summary": ..., "labels": [...], "score": 0.xx}``.
+a JSON object ``{"simulated": true, "summary": ..., "labels": [...], "score": 0.xx}``, or,
+when the instructions carry a ``<json_schema>`` block (docstream's JSON stages do), an
+instance of that schema (``stream.simulator.schema_instance``).
 Cutting at ``max_tokens`` cuts the pieces, exactly as a real truncation would.
 """
 
@@ -16,11 +18,13 @@ import itertools
 import json
 import math
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from stream.caching.rules import Ttl
+from stream.simulator.schema_instance import instance
 
 __all__ = [
     "MARK",
@@ -46,6 +50,8 @@ _SEQUENCE: Final = random.Random(0x5EED).choices([w + " " for w in _VOCABULARY],
 _DOUBLED: Final = _SEQUENCE + _SEQUENCE
 _OVERSIZED_CHARS: Final = 2 * 1024 * 1024
 _JSON_OVERHEAD: Final = 9  # pieces around the summary words in the JSON form
+_SCHEMA_BLOCK: Final = re.compile(r"<json_schema>\n(.*?)\n</json_schema>", re.S)
+_CHARS_PER_PIECE: Final = 4
 
 
 class PromptError(ValueError):
@@ -83,6 +89,20 @@ class Prompt:
         if "JSON" in self.system:
             return True
         return bool(self.texts) and "JSON" in self.texts[-1].rsplit("\n", 1)[-1]
+
+    @property
+    def json_schema(self) -> Any | None:
+        """The last ``<json_schema>`` block of the instructions (system prompt, else the
+        last message, where a stage's instruction follows the document), parsed; None if
+        there is none or it is not JSON."""
+        for text in (self.system, self.texts[-1] if self.texts else ""):
+            found = _SCHEMA_BLOCK.findall(text)
+            if found:
+                try:
+                    return json.loads(found[-1])
+                except ValueError:
+                    return None
+        return None
 
 
 _MAX_BREAKPOINTS: Final = 4
@@ -205,7 +225,15 @@ def complete(
     elif force == "oversized":
         natural = _OVERSIZED_CHARS // 7  # ~7 characters per piece
     as_json = prompt.wants_json or force == "badjson"
-    pieces = _json_pieces(h, natural) if as_json else [MARK, *_words(h, natural - 1)]
+    # A forced length (max_tokens, oversized) keeps the sized default: it is cut anyway.
+    sized = force in ("max_tokens", "oversized")
+    schema = prompt.json_schema if as_json and not sized else None
+    if schema is not None:
+        pieces = _schema_pieces(schema, h)
+    elif as_json:
+        pieces = _json_pieces(h, natural)
+    else:
+        pieces = [MARK, *_words(h, natural - 1)]
     if force == "badjson":
         pieces[-1] = ","  # '..."score": 0.42,' — a truncated object, never valid JSON
     if force == "oversized":
@@ -226,6 +254,17 @@ def _words(h: int, count: int) -> list[str]:
         words = list(itertools.islice(itertools.cycle(_SEQUENCE), start, start + count))
     words[-1] = words[-1][:-1]  # no trailing space
     return words
+
+
+def _schema_pieces(schema: Any, h: int) -> list[str]:
+    """An instance of ``schema`` as JSON text, in pieces of a few characters (a token's
+    worth), so max_tokens cuts it like any answer; string values are simulator words."""
+
+    def words(rng: random.Random) -> str:
+        return MARK + "".join(_words(rng.getrandbits(48) << 16, 3 + rng.randrange(4)))
+
+    text = json.dumps(instance(schema, h, words), ensure_ascii=False)
+    return [text[i : i + _CHARS_PER_PIECE] for i in range(0, len(text), _CHARS_PER_PIECE)]
 
 
 def _json_pieces(h: int, natural: int) -> list[str]:
