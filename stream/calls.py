@@ -38,6 +38,8 @@ from stream.concurrency import (
     Priority,
     Reservation,
     RetryAfterGate,
+    SpendBudget,
+    SpendHold,
     backoff_delay,
     build_limit,
 )
@@ -132,6 +134,9 @@ class Caller:
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
         self._observer = observer or NullCallObserver()
         self._prices = prices or {}
+        self.spend = SpendBudget(
+            clock, {"hour": limits.budget_usd_per_hour, "day": limits.budget_usd_per_day}
+        )
 
     def controls_for(self, model: str) -> ModelControls:
         found = self.controls.get(model)
@@ -226,9 +231,14 @@ class Caller:
         await self._waiting("breaker.wait", model, self.breaker.wait_until_allowed())
         await self._waiting("retry_after.wait", model, self.gate.wait(model))
         estimate = estimate_input_tokens(request.system, request.user)
-        reservation = await self._waiting(
-            "pacing.wait", model, controls.pacer.reserve(estimate, request.max_tokens, priority)
-        )
+        hold = await self._waiting("spend.wait", model, self._reserve_spend(request, estimate))
+        try:
+            reservation = await self._waiting(
+                "pacing.wait", model, controls.pacer.reserve(estimate, request.max_tokens, priority)
+            )
+        except BaseException:
+            self.spend.settle(hold, 0.0)
+            raise
         if controls.pacer.ramping:  # the blind ramp leads: the limiter must not hold it back
             controls.limiter.raise_to(controls.pacer.outstanding)
         permit = await self._waiting("limiter.wait", model, controls.limiter.acquire(priority))
@@ -240,10 +250,12 @@ class Caller:
         except BaseException:
             permit.ignored()
             controls.pacer.release(reservation)
+            self.spend.settle(hold, 0.0)
             raise
         self._settle(model, controls, permit, reservation, result)
         self.outcomes[result.outcome] += 1
         cost = self._cost(model, result)
+        self.spend.settle(hold, float(cost.total) if cost is not None else 0.0)
         self._observer.settled(model, result, cost, controls.limiter.limit)
         return result, cost
 
@@ -269,6 +281,13 @@ class Caller:
             self.fatal_gate.close(result.outcome.value, message, probe=probe_again, was_probe=probe)
         elif probe:
             self.fatal_gate.reopen()
+
+    async def _reserve_spend(self, request: CallRequest, estimate: int) -> SpendHold:
+        """Wait for the spend budget: the call's price with ``max_tokens`` of output."""
+        if not self.spend.active:
+            return await self.spend.reserve(0.0)
+        bound = Usage(input_tokens=estimate, output_tokens=request.max_tokens)
+        return await self.spend.reserve(float(cost_of(request.model, bound, self._prices).total))
 
     def _cost(self, model: str, result: CallResult) -> Cost | None:
         if not (result.ok or result.outcome is Outcome.REFUSED):

@@ -191,6 +191,10 @@ class LimitsSettings(_Section):
     breaker_failures: int = Field(20, ge=1, description="consecutive transient failures to open")
     breaker_error_rate: float = Field(0.5, gt=0, le=1)
     breaker_open_s: float = Field(30.0, gt=0)
+    budget_usd_per_hour: float | None = Field(
+        None, gt=0, description="spend budget: calls wait rather than spend faster than this"
+    )
+    budget_usd_per_day: float | None = Field(None, gt=0)
     pause_on_fatal_s: float = Field(
         300.0, gt=0, description="auth/spend-cap pause before exiting non-zero"
     )

@@ -69,6 +69,7 @@ class ProgressSnapshot:
     eta_s: float | None
     state: WorkerState = RUNNING
     rate_window_s: float = 0.0  # seconds of samples behind the rates
+    budgets: tuple[tuple[str, float, float], ...] = ()  # (window, USD left now, budget)
 
 
 # Shorter than this, a rate is a guess: the panel says "measuring" rather than showing it.
@@ -142,6 +143,7 @@ def build_snapshot(
     limit: int,
     lag: int | None,
     state: WorkerState | None = None,
+    budgets: Mapping[str, tuple[float, float]] | None = None,
 ) -> ProgressSnapshot:
     """Sample ``totals`` into ``tracker`` and assemble the panel's figures."""
     tracker.sample(
@@ -164,6 +166,7 @@ def build_snapshot(
         eta_s=tracker.eta_s(lag),
         state=state or RUNNING,
         rate_window_s=tracker.span_s,
+        budgets=tuple((w, left, total) for w, (left, total) in (budgets or {}).items()),
     )
 
 
@@ -228,6 +231,12 @@ def render(snapshot: ProgressSnapshot) -> RenderableType:
     )
     per_minute = f"≈ {format_usd(s.cost_per_min_usd)}/min  ·  " if estimated else ""
     grid.add_row("cost", f"{per_minute}{format_usd(s.cost_total_usd)} total")
+    for window, left, total in s.budgets:
+        grid.add_row(
+            f"budget/{window}",
+            f"{format_usd(max(left, 0.0))} left of {format_usd(total)} "
+            f"({max(left, 0.0) / total:.0%}; calls wait at 0)",
+        )
     grid.add_row("elapsed", format_duration(s.elapsed_s))
     style = _PHASE_STYLE[s.state.phase]
     title = Text(f"docstream — {s.state.title}", style=f"bold {style}")

@@ -84,7 +84,7 @@ def build_caller(
         min_calls=20,
         open_s=limits.breaker_open_s,
     )
-    return Caller(
+    caller = Caller(
         client,
         limits,
         clock,
@@ -92,6 +92,8 @@ def build_caller(
         observer=CallTelemetry(metrics, clock.now),
         prices=settings.claude.prices,
     )
+    caller.spend.add_listener(metrics.set_spend_budget)
+    return caller
 
 
 async def run_worker(
@@ -289,6 +291,7 @@ async def _panel(
             limit=sum(c.limiter.limit for c in caller.controls.values()),
             lag=sum(lag.values()) if lag else None,
             state=state(),
+            budgets=caller.spend.remaining(),
         )
 
     async with LiveProgress(snapshot):

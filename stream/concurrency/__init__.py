@@ -5,8 +5,8 @@ Netflix concurrency-limits' split: a ``Limit`` (algorithm: samples in, limit out
 in exactly one of success / dropped / ignored). Beside it, server-driven controls:
 ``HeadroomPacer`` (token buckets kept in step with the rate-limit headers),
 ``RetryAfterGate`` (429 retry-after per model), ``FatalGate`` (spend cap, auth: one
-gate for the worker), ``CircuitBreaker`` and
-``backoff_delay``. ``LIMIT_ALGORITHMS`` is the one registry of limit algorithms by
+gate for the worker), ``CircuitBreaker``, ``backoff_delay``, and ``SpendBudget`` (USD
+buckets for the spend budget). ``LIMIT_ALGORITHMS`` is the one registry of limit algorithms by
 name. Time comes from an injected ``Clock``. This package imports nothing from the
 rest of ``stream`` and no SDK.
 """
@@ -36,12 +36,14 @@ from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit, TokenLatencyL
 from stream.concurrency.limiter import Limiter, LimitListener, Permit, PermitOutcome
 from stream.concurrency.pacing import BUCKET_KINDS, HeadroomPacer, Reservation, TokenBucket
 from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
+from stream.concurrency.spend import SPEND_WINDOWS_S, SpendBudget, SpendHold
 
 __all__ = [
     "BUCKET_KINDS",
     "DEFAULT_ALGORITHM",
     "LIMIT_ALGORITHMS",
     "LOWEST",
+    "SPEND_WINDOWS_S",
     "AIMDLimit",
     "BreakerState",
     "CircuitBreaker",
@@ -67,6 +69,8 @@ __all__ = [
     "PriorityTurn",
     "Reservation",
     "RetryAfterGate",
+    "SpendBudget",
+    "SpendHold",
     "TokenBucket",
     "TokenLatencyLimit",
     "TransitionListener",

@@ -127,6 +127,14 @@ class Metrics:
         self._cost = meter.create_counter(
             "docstream.cost", unit="USD", description="estimated spend from the price table"
         )
+        self._budget_left = meter.create_gauge(
+            "docstream.spend.budget.remaining",
+            unit="USD",
+            description="spend budget left in its window's bucket (calls wait at 0)",
+        )
+        self._budget = meter.create_gauge(
+            "docstream.spend.budget", unit="USD", description="spend budget per window"
+        )
         self._commit = meter.create_histogram(
             "docstream.commit.duration",
             unit="s",
@@ -223,6 +231,13 @@ class Metrics:
             if amount:
                 self._cost.add(amount, {_MODEL: model, "docstream.cost.kind": kind})
             self._add(cost_usd=amount, **{_COST_COLUMNS[kind]: amount})
+
+    def set_spend_budget(self, window: str, remaining_usd: float, budget_usd: float) -> None:
+        """The spend budget of ``window`` (hour, day): USD left in its bucket now, and the
+        budget (``limits.budget_usd_per_*``)."""
+        attributes = {"docstream.budget.window": window}
+        self._budget_left.set(remaining_usd, attributes)
+        self._budget.set(budget_usd, attributes)
 
     def record_commit(self, seconds: float) -> None:
         self._commit.record(seconds)

@@ -209,3 +209,11 @@ def test_live_progress_failing_source_shows_notice() -> None:
         live.refresh()
     assert isinstance(console.file, io.StringIO)
     assert "progress unavailable (RuntimeError)" in console.file.getvalue()
+
+
+def test_render_shows_spend_against_budget() -> None:
+    """With a spend budget, the panel shows what is left of it per window."""
+    from dataclasses import replace
+
+    text = _text(render(replace(SNAPSHOT, budgets=(("hour", 2.5, 10.0),))))
+    assert "budget/hour" in text and "$2.50 left of $10.00 (25%" in text
