@@ -13,7 +13,7 @@ LATEST := .venv-latest
 LOCK_FLAGS := --all-extras --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28
 
-.PHONY: demo test lint fuzz lock lock-upgrade image-lock test-latest schemas bench clean
+.PHONY: demo test chaos lint fuzz lock lock-upgrade image-lock test-latest schemas bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Fault scenarios (kill -9, rebalances, SIGSTOP, 401, spend cap, hangs, replay, poison,
+# broker restart) with invariants I1-I4 and a table at the end; a few minutes, so not
+# part of `make test` (tests/chaos, marker `chaos`).
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -q -m chaos tests/chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check stream tests

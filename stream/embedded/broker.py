@@ -12,8 +12,11 @@ Used by the test suite, the demo and ``docstream broker``. What it guarantees:
 - it stops by PID (SIGTERM, then SIGKILL after a timeout) and never outlives us
   (see ``stream.embedded.reaper``).
 
-Storage is memory only: nothing survives a restart, and memory grows with what is
-produced (no retention), so restart long-running demos now and then.
+Storage is memory by default: nothing survives a restart, and memory grows with what
+is produced (no retention), so restart long-running demos now and then. ``storage``
+takes Tansu's other engines too, e.g. ``s3://bucket/`` with the ``AWS_*`` variables in
+``storage_env`` (the chaos suite runs it against a local S3 server to restart a broker
+that keeps its data).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -80,8 +84,12 @@ class EmbeddedBroker:
         log_path: Path | None = None,
         startup_timeout_s: float = 10.0,
         stop_timeout_s: float = 5.0,
+        storage: str = "memory://tansu/",
+        storage_env: Mapping[str, str] | None = None,
     ) -> None:
         self._requested_port = port
+        self._storage = storage
+        self._storage_env = dict(storage_env or {})
         self._host = host
         self._log_path_arg = log_path
         self._startup_timeout_s = startup_timeout_s
@@ -178,6 +186,7 @@ class EmbeddedBroker:
         self._open_log()
         assert self._log_file is not None
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+        env.update(self._storage_env)
         env["NO_COLOR"] = "1"
         self._port = port
         self._proc = subprocess.Popen(
@@ -189,7 +198,7 @@ class EmbeddedBroker:
                 "--advertised-listener-url",
                 url,
                 "--storage-engine",
-                "memory://tansu/",
+                self._storage,
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
