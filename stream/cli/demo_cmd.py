@@ -11,9 +11,11 @@ __all__ = ["demo"]
 
 _NEXT_STEPS = """\
 [bold]What to try next[/] (the demo's broker and simulator have stopped; start your own):
+  source .venv/bin/activate                        # `docstream` on PATH
   docstream broker --port 9092                     # terminal 1: embedded Kafka
   docstream simulate --port 8080 --rpm 600         # terminal 2: a tighter rate limit
   export DOCSTREAM_KAFKA__PROFILE=embedded DOCSTREAM_CLAUDE__BASE_URL=http://127.0.0.1:8080
+  export DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS=2000 DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS=500
   docstream topics create && docstream publish demo-out/corpus.jsonl
   docstream run --pipeline triage --progress --until-idle 5
   docstream results --format jsonl | head -3
