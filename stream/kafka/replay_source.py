@@ -27,21 +27,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError
 
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
 from stream.kafka.client_config import common_kwargs
 from stream.kafka.connect import start_client
+from stream.kafka.membership import RebalanceRelay, commit_positions
 from stream.kafka.reader import raw_records
 from stream.kafka.tansu import GroupMember
-from stream.ports import RawRecord
+from stream.ports import TP, RawRecord, RebalanceHandler
 
 __all__ = ["GroupSnapshotReader", "ReaderError", "Window"]
 
@@ -67,17 +68,6 @@ class Window:
     @property
     def size(self) -> int:
         return max(self.end - self.start, 0)
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, reader: GroupSnapshotReader) -> None:
-        self._reader = reader
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self._reader._revoked(sorted(tp.partition for tp in revoked))
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self._reader._assigned(sorted(tp.partition for tp in assigned))
 
 
 class GroupSnapshotReader:
@@ -143,12 +133,13 @@ class GroupSnapshotReader:
         self._started = True
         try:
             if self._member:
-                self._consumer.subscribe([self._topic], listener=_Listener(self))
+                relay = RebalanceRelay(RebalanceHandler(self._assigned, self._revoked))
+                self._consumer.subscribe([self._topic], listener=relay)
                 await self._await_assignment()
             else:
                 tps = [TopicPartition(self._topic, p) for p in sorted(self._ends)]
                 self._consumer.assign(tps)
-                self._assigned(sorted(self._ends))
+                await self._assigned([(self._topic, p) for p in sorted(self._ends)])
             await self._open_windows()
         except BaseException:
             await self.stop()
@@ -215,20 +206,11 @@ class GroupSnapshotReader:
         if not self._member:
             raise IllegalStateError("a read-only (join_group=False) reader never commits")
         assigned = {tp.partition for tp in self._consumer.assignment()}
-        mine = {
-            TopicPartition(self._topic, p): pos for p, pos in positions.items() if p in assigned
-        }
+        mine = {(self._topic, p): pos for p, pos in positions.items() if p in assigned}
         if not mine:
             return not positions
-        try:
-            await self._consumer.commit(mine)
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("replay commit refused (%s); a rebalance is in progress", exc)
-            return False
-        except KafkaError as exc:
-            log.warning("replay commit failed: %s", exc)
-            return False
-        return len(mine) == len(positions)
+        committed = await commit_positions(self._consumer, mine, what="replay commit")
+        return committed and len(mine) == len(positions)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -240,11 +222,12 @@ class GroupSnapshotReader:
             and record.offset < window.end
         )
 
-    def _assigned(self, partitions: list[int]) -> None:
-        self._assigned_now = partitions
+    async def _assigned(self, tps: list[TP]) -> None:
+        self._assigned_now = sorted(p for _, p in tps)
         self._rebalancing = None
 
-    async def _revoked(self, partitions: list[int]) -> None:
+    async def _revoked(self, tps: list[TP]) -> None:
+        partitions = sorted(p for _, p in tps)
         # Called before every (re)join; until the next assignment this member owns nothing
         # and is not finished: the partitions may come back.
         self._rebalancing = time.monotonic()

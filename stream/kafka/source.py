@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka import TopicPartition
 
 from stream.config import KafkaSettings
 from stream.kafka.connect import start_client
 from stream.kafka.logs import count_repeated_lines
+from stream.kafka.membership import RebalanceRelay, commit_positions
 from stream.kafka.reader import raw_records
 from stream.kafka.tansu import GroupMember
 from stream.ports import TP, RawRecord, RebalanceHandler
@@ -24,16 +24,6 @@ from stream.ports import TP, RawRecord, RebalanceHandler
 __all__ = ["KafkaSource"]
 
 log = logging.getLogger(__name__)
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, handler: RebalanceHandler) -> None:
-        self._handler = handler
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self._handler.on_revoked([(tp.topic, tp.partition) for tp in revoked])
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self._handler.on_assigned([(tp.topic, tp.partition) for tp in assigned])
 
 
 class KafkaSource:
@@ -46,7 +36,7 @@ class KafkaSource:
 
     async def start(self, handler: RebalanceHandler) -> None:
         await start_client(self._kafka, self._consumer.start, self._consumer.stop)
-        self._consumer.subscribe([self._topic], listener=_Listener(handler))
+        self._consumer.subscribe([self._topic], listener=RebalanceRelay(handler))
 
     async def stop(self) -> None:
         await self._member.stop()
@@ -76,17 +66,7 @@ class KafkaSource:
         if not offsets:
             return True
         assigned = self.assignment()
-        mine = {TopicPartition(*tp): pos for tp, pos in offsets.items() if tp in assigned}
+        mine = {tp: pos for tp, pos in offsets.items() if tp in assigned}
         if not mine:
             return False
-        try:
-            await self._consumer.commit(mine)
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning(
-                "commit of %d partitions refused (%s); rebalance in progress", len(mine), exc
-            )
-            return False
-        except KafkaError as exc:
-            log.warning("commit failed: %s", exc)
-            return False
-        return True
+        return await commit_positions(self._consumer, mine)
