@@ -129,8 +129,9 @@ def command_telemetry(settings: Settings, *, prometheus: bool = False) -> Iterat
 
 # Third-party loggers whose DEBUG lines print payloads: aiokafka's producer logs every
 # record it sends (DLQ originals, result JSON), the anthropic SDK its request options (the
-# prompt), httpcore its traffic. They go below INFO only when content capture is on.
-_PAYLOAD_LOGGERS = ("aiokafka", "anthropic", "httpcore")
+# prompt), httpcore2 (the SDK's transport) its traffic. They go below INFO only when
+# content capture is on.
+_PAYLOAD_LOGGERS = ("aiokafka", "anthropic", "httpcore2")
 
 
 def setup_logging(verbose: int, *, capture_content: bool = False) -> None:
@@ -143,7 +144,7 @@ def setup_logging(verbose: int, *, capture_content: bool = False) -> None:
     floor = logging.NOTSET if capture_content else logging.INFO
     for name in _PAYLOAD_LOGGERS:
         logging.getLogger(name).setLevel(max(level, floor))
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request at INFO
     if verbose == 0:
         # aiokafka logs every failed connection attempt at ERROR while it retries; what
         # stops a command reaches the user as docstream's own one line, so its log waits
