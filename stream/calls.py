@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from stream.claude.cost import Cost, cost_of, estimate_input_tokens
+from stream.caching.expect import CacheExpectation
+from stream.claude.cost import Cost, cost_of
 from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import (
     LOWEST,
@@ -134,6 +135,7 @@ class Caller:
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
         self._observer = observer or NullCallObserver()
         self._prices = prices or {}
+        self.cache_expect = CacheExpectation(clock.now)  # prefixes likely read, not reserved
         self.spend = SpendBudget(
             clock, {"hour": limits.budget_usd_per_hour, "day": limits.budget_usd_per_day}
         )
@@ -230,7 +232,7 @@ class Caller:
         model = request.model
         await self._waiting("breaker.wait", model, self.breaker.wait_until_allowed())
         await self._waiting("retry_after.wait", model, self.gate.wait(model))
-        estimate = estimate_input_tokens(request.system, request.user)
+        estimate = self.cache_expect.input_estimate(request)
         hold = await self._waiting("spend.wait", model, self._reserve_spend(request, estimate))
         try:
             reservation = await self._waiting(
@@ -253,6 +255,7 @@ class Caller:
             self.spend.settle(hold, 0.0)
             raise
         self._settle(model, controls, permit, reservation, result)
+        self.cache_expect.observe(request, result)
         self.outcomes[result.outcome] += 1
         cost = self._cost(model, result)
         self.spend.settle(hold, float(cost.total) if cost is not None else 0.0)
