@@ -58,6 +58,7 @@ class Endpoints:
         self._metrics = metrics
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()  # asyncio.start_server's tasks
 
     @property
     def port(self) -> int:
@@ -77,16 +78,23 @@ class Endpoints:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Stop listening, then close open connections (a scrape in progress is cut)."""
+        """Stop listening, then end open connections (a scrape in progress is cut) and wait
+        for their handlers, so nothing of ours outlives the worker."""
         if self._server is None:
             return
         self._server.close()
         for writer in list(self._writers):
             writer.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         self._writers.add(writer)
         try:
             async with asyncio.timeout(_READ_TIMEOUT_S):
@@ -104,6 +112,8 @@ class Endpoints:
             pass
         finally:
             self._writers.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             writer.close()
 
     def _answer(self, method: str, path: str) -> tuple[int, bytes, str]:
