@@ -106,6 +106,9 @@ class KafkaSettings(_Section):
     # with a better ratio.
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "zstd"
     linger_ms: int = Field(5, ge=0)
+    fetch_max_wait_ms: int = Field(
+        500, ge=0, description="how long a fetch that finds nothing waits at the broker"
+    )
     request_timeout_ms: int = Field(30_000, ge=1_000)
     max_request_size: int = Field(1_048_576, ge=1024)
 
@@ -182,7 +185,7 @@ class LimitsSettings(_Section):
     max_concurrency: int = Field(256, ge=1)
     ramp_start: int = Field(4, ge=1, description="calls sent before the first answer, at first")
     ramp_doubling_s: float = Field(
-        0.05, gt=0, description="the blind ramp doubles that every so often until an answer"
+        0.1, gt=0, description="the blind ramp doubles that every so often until an answer"
     )
     max_attempts: int = Field(6, ge=1, le=100)
     document_deadline_s: float = Field(600.0, gt=0)

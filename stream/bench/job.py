@@ -49,7 +49,19 @@ from stream.kafka.reader import read_topic
 from stream.models import HEADER_PREFIX
 from stream.simulator import SimulatorConfig, SimulatorProcess
 
-__all__ = ["JobFigures", "JobSpec", "job_ideal", "rpm_steps", "run_job"]
+__all__ = [
+    "JobFigures",
+    "JobSpec",
+    "bench_overrides",
+    "job_ideal",
+    "publish_job",
+    "rpm_steps",
+    "run_job",
+    "start_worker",
+    "stop_workers",
+    "tail_outputs",
+    "wait_settled",
+]
 
 _SETTLE_S = 2.0  # no assignment change for this long = the group has settled
 _JOIN_TIMEOUT_S = 120.0
@@ -156,20 +168,20 @@ async def run_job(base: Settings, spec: JobSpec, out_dir: Path) -> JobFigures:
         settings = variant_settings(base, scenario, Variant(spec.algorithm), sim.base_url)
         await ensure_topics(settings.kafka)
         paths = [out_dir / f"worker-{i}.jsonl" for i in range(spec.workers)]
-        procs = [await _start_worker(settings, path) for path in paths]
+        procs = [await start_worker(settings, path) for path in paths]
         try:
-            await _wait_settled(paths, settings.kafka.topics.partitions)
+            await wait_settled(paths, settings.kafka.topics.partitions)
             seen: dict[Coord, float] = {}
-            async with _tail(settings, seen):
+            async with tail_outputs(settings, seen):
                 origin = await asyncio.to_thread(_reset, sim)
                 t0 = time.time()
-                coords = await _publish(settings, spec.documents)
+                coords = await publish_job(settings, spec.documents)
                 published = time.time()
                 async with _drive(sim, t0, changes):
                     await _until_seen(seen, coords, spec.timeout_s)
             end = max(seen[c] for c in coords) if coords else t0
         finally:
-            summaries = await _stop_workers(procs)
+            summaries = await stop_workers(procs)
         stats = await asyncio.to_thread(sim.stats)
     books = await account_outputs(settings, coords)
     figures = _figures(spec, ideal, stats, books, t0, origin, end, published)
@@ -230,9 +242,14 @@ def _figures(
     )
 
 
-async def _start_worker(settings: Settings, samples: Path) -> asyncio.subprocess.Process:
+async def start_worker(
+    settings: Settings, samples: Path, *, instant: bool = False
+) -> asyncio.subprocess.Process:
+    """A ``scenario_worker`` process (``instant``: the no-network Claude stand-in)."""
     args = [sys.executable, "-m", "stream.bench.scenario_worker"]
     args += ["--duration", "1e9", "--samples", str(samples)]  # stopped by SIGTERM
+    if instant:
+        args.append("--instant")
     proc = await asyncio.create_subprocess_exec(
         *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
     )
@@ -243,7 +260,7 @@ async def _start_worker(settings: Settings, samples: Path) -> asyncio.subprocess
     return proc
 
 
-async def _stop_workers(procs: list[asyncio.subprocess.Process]) -> list[dict[str, Any]]:
+async def stop_workers(procs: list[asyncio.subprocess.Process]) -> list[dict[str, Any]]:
     """SIGTERM (drain, commit, exit) each worker; returns their summaries."""
     for proc in procs:
         with contextlib.suppress(ProcessLookupError):
@@ -263,7 +280,7 @@ async def _stop_workers(procs: list[asyncio.subprocess.Process]) -> list[dict[st
     return summaries
 
 
-async def _wait_settled(paths: list[Path], partitions: int) -> None:
+async def wait_settled(paths: list[Path], partitions: int) -> None:
     """Until every partition is assigned, each worker holds one (if it can), and nothing
     changed for ``_SETTLE_S``."""
     deadline = time.monotonic() + _JOIN_TIMEOUT_S
@@ -292,7 +309,7 @@ def _last_assigned(path: Path) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _tail(settings: Settings, seen: dict[Coord, float]) -> Any:
+async def tail_outputs(settings: Settings, seen: dict[Coord, float]) -> Any:
     """Tail the results and DLQ topics into ``seen`` (offset -> first seen, epoch s)."""
     kafka = settings.kafka
     ready = [asyncio.Event(), asyncio.Event()]
@@ -332,7 +349,7 @@ def _of_dead(record: Any) -> Coord:
     )
 
 
-async def _publish(settings: Settings, count: int) -> set[Coord]:
+async def publish_job(settings: Settings, count: int) -> set[Coord]:
     records = (OutRecord(r.value, r.key, []) for r in make_documents(count))
     async with KafkaSink(settings.kafka) as sink:
         futures = await sink.send_many(settings.kafka.topics.input, records)
@@ -373,3 +390,21 @@ def _reset(sim: SimulatorProcess) -> float:
     before = time.time()
     sim.reset()
     return (before + time.time()) / 2
+
+
+def bench_overrides(bootstrap: str, embedded: bool, partitions: int) -> dict[str, Any]:
+    """Settings for a benchmark's broker (Tansu's group join waits half the session
+    timeout, so the embedded profile gets a short one)."""
+    values: dict[str, Any] = {
+        "kafka.bootstrap_servers": bootstrap,
+        "kafka.topics.partitions": partitions,
+    }
+    if embedded:  # Tansu's group join waits half the session timeout
+        values.update(
+            {
+                "kafka.profile": "embedded",
+                "kafka.session_timeout_ms": 2000,
+                "kafka.heartbeat_interval_ms": 500,
+            }
+        )
+    return values

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
-from stream.bench.job import JobFigures, JobSpec, run_job
+from stream.bench.job import JobFigures, JobSpec, bench_overrides, run_job
 from stream.bench.scenarios import SCENARIOS
 from stream.cli.common import CliState, build_settings, fail, pass_state
 from stream.embedded import EmbeddedBroker
@@ -116,7 +115,7 @@ def command(
     broker = EmbeddedBroker() if bootstrap is None else None
     try:
         address = broker.start() if broker is not None else str(bootstrap)
-        base = build_settings(state, _overrides(address, broker is not None, partitions))
+        base = build_settings(state, bench_overrides(address, broker is not None, partitions))
         out = out_dir / f"job-{scenario}-{spec.workers}w-{spec.bucket_s:g}s"
         figures = asyncio.run(run_job(base, spec, out))
     except DocstreamError as exc:
@@ -127,19 +126,3 @@ def command(
     click.echo(json.dumps(figures.as_json(), indent=2) if as_json else format_job(figures))
     if figures.lost:
         raise SystemExit(1)
-
-
-def _overrides(bootstrap: str, embedded: bool, partitions: int) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "kafka.bootstrap_servers": bootstrap,
-        "kafka.topics.partitions": partitions,
-    }
-    if embedded:  # Tansu's group join waits half the session timeout
-        values.update(
-            {
-                "kafka.profile": "embedded",
-                "kafka.session_timeout_ms": 2000,
-                "kafka.heartbeat_interval_ms": 500,
-            }
-        )
-    return values

@@ -72,7 +72,7 @@ def ideal_job(
             level -= admit if rate_now is not None else 0.0
             inflight += admit
             last = t
-            second = int(t)
+            second = int(t + 1e-6)  # t is a sum of dt steps: 0.9999999 is second 1
             per_second.extend([0.0] * (second + 1 - len(per_second)))
             per_second[second] += admit
         flying.append(admit)

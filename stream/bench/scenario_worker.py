@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from stream.calls import Caller
+from stream.claude.instant import InstantClaudeClient
+from stream.claude.types import ClaudeClient
 from stream.config import Settings, load_settings
 from stream.processor import Processor, StopPolicy
 from stream.telemetry.setup import configure_telemetry
@@ -161,6 +163,7 @@ async def run(
     finish: bool,
     interval_s: float = 0.5,
     idle_s: float = 10.0,
+    client: ClaudeClient | None = None,
 ) -> WorkerSummary:
     """Run one worker with the sampler attached; return its summary."""
     summary = WorkerSummary(worker_id=settings.processing.worker_id, started_ts=time.time())
@@ -170,7 +173,7 @@ async def run(
     sampling = asyncio.create_task(sampler.run())
     stop = StopPolicy(until_idle_s=idle_s) if finish else StopPolicy()
     try:
-        report = await run_worker(settings, stop=stop, on_start=sampler.attach)
+        report = await run_worker(settings, stop=stop, on_start=sampler.attach, client=client)
     finally:
         sampling.cancel()
     sampler.sample()  # the final counters, after the drain
@@ -195,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between samples")
     parser.add_argument("--finish", action="store_true", help="drain the backlog after duration")
     parser.add_argument("--idle", type=float, default=10.0, help="with --finish: idle s to exit")
+    parser.add_argument("--instant", action="store_true", help="the no-network Claude stand-in")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -210,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     finish=args.finish,
                     interval_s=args.interval,
                     idle_s=args.idle,
+                    client=InstantClaudeClient() if args.instant else None,
                 )
             )
     finally:

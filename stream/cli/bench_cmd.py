@@ -19,6 +19,7 @@ _SCENARIOS = {
     "flaky": "stream.bench.scenarios:flaky",
     "multi-worker": "stream.bench.scenarios:multi_worker",
     "job": "stream.bench.job_cmd:command",
+    "latency": "stream.bench.latency:command",
     "cost": "stream.bench.cost_cmd:command",
 }
 

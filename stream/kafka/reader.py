@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from stream.config import KafkaSettings
 from stream.errors import DocstreamError
-from stream.kafka.client_config import common_kwargs
+from stream.kafka.client_config import common_kwargs, fetch_wait_ms
 from stream.kafka.connect import start_client
 from stream.ports import RawRecord
 
@@ -70,7 +70,7 @@ async def read_topic(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         # A snapshot read ends with one empty Fetch per partition; don't wait 500 ms on it.
-        fetch_max_wait_ms=500 if follow else 100,
+        fetch_max_wait_ms=fetch_wait_ms(kafka) if follow else 100,
         **common_kwargs(kafka),
     )
     await start_client(kafka, consumer.start, consumer.stop)
