@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from stream.models import BadInput, DeadLetter, decode_document
 from stream.models.export import render_schemas
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+DEEP = b"[" * 50_000 + b"]" * 50_000
 
 
 def test_decode_document_accepts_a_valid_document() -> None:
@@ -36,6 +39,12 @@ def test_decode_document_accepts_a_valid_document() -> None:
         (b'{"id": "a", "text": "x", "title": "extra"}', "schema"),
         (b'{"id": "a", "text": "' + b"y" * 101 + b'"}', "too_large"),
         (b'{"id": "a", "text": "lone \\ud800 surrogate"}', "invalid_utf8"),
+        (b'{"id":"x","text":"t","priority":' + b"1" * 5001 + b"}", "invalid_json"),
+        (b"[" * 50_000 + b"]" * 50_000, "too_deep"),
+        (
+            b'{"id": "a", "text": "x", "metadata": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+            "too_deep",
+        ),
     ],
 )
 def test_decode_document_rejects_bad_input_with_its_class(raw: bytes, error_class: str) -> None:
@@ -43,6 +52,35 @@ def test_decode_document_rejects_bad_input_with_its_class(raw: bytes, error_clas
     with pytest.raises(BadInput) as caught:
         decode_document(raw, max_text_bytes=100)
     assert caught.value.error_class == error_class
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+_DOCUMENTISH = st.fixed_dictionaries(
+    {"id": st.text(max_size=8), "text": st.text(max_size=8)},
+    optional={"metadata": _JSON, "priority": _JSON, "pipeline": _JSON, "extra": _JSON},
+)
+
+
+@given(
+    raw=st.one_of(
+        st.binary(max_size=64),
+        _JSON.map(lambda v: json.dumps(v).encode()),
+        _DOCUMENTISH.map(lambda v: json.dumps(v).encode()),
+    )
+)
+@example(raw=b'{"id":"x","text":"t","priority":' + b"9" * 5001 + b"}")
+@example(raw=DEEP)
+def test_decode_document_any_bytes_become_a_document_or_bad_input(raw: bytes) -> None:
+    """Whatever the bytes, decoding either succeeds or raises BadInput: never anything
+    else, which would crash the worker on that record after every restart."""
+    try:
+        decode_document(raw, max_text_bytes=100)
+    except BadInput as bad:
+        assert bad.error_class and bad.message
 
 
 def test_decode_document_error_never_echoes_the_text() -> None:
