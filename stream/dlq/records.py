@@ -25,6 +25,7 @@ REPLAY_FROM_HEADER = HEADER_PREFIX + "replay.from"
 COMPLETED_HEADER = HEADER_PREFIX + "stages.completed"  # DeadLetter.completed_stages
 # Headers we own or that describe the previous hop; a DLQ record gets fresh ones.
 _DROP = ("traceparent", "tracestate")
+_MAX_CONTEXT_VALUE = 512
 
 
 def replay_count(headers: Sequence[tuple[str, bytes]]) -> int:
@@ -41,7 +42,9 @@ def replay_count(headers: Sequence[tuple[str, bytes]]) -> int:
 def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
     for key, value in headers:
         if key == name:
-            return value.decode("utf-8", "replace")
+            # Ours hold topic/partition/offset; a publisher's could be any size, and the
+            # context headers must always fit in a DLQ record.
+            return value[:_MAX_CONTEXT_VALUE].decode("utf-8", "replace")
     return None
 
 

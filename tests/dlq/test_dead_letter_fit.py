@@ -66,3 +66,13 @@ def test_any_record_fits_and_a_cut_one_names_what_was_cut_with_size_and_hash(
     assert ("headers" in cut) == (bool(headers) and not kept_own)
     if "value" in cut:
         assert len(letter.value) >= LIMIT // 4
+
+
+def test_an_oversized_replay_header_from_the_publisher_still_fits() -> None:
+    """Context headers copied from the input (replay.from) are bounded, so even a
+    publisher's megabyte-sized one leaves room for the record."""
+    huge = [("docstream.replay.from", b"t/0/" + b"9" * (2 * LIMIT))]
+    record = _record(b"k", b"v" * 100, huge)
+    letter = dead_letter_record(record, FAILURE, group="g", worker_id="w", max_bytes=LIMIT)
+    assert _size(letter.key, letter.value, letter.headers) <= LIMIT
+    assert letter.value == record.value
