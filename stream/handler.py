@@ -106,7 +106,7 @@ class RecordHandler:
             failure = _failure(Outcome.BAD_INPUT, "unknown_pipeline", message)
             return self.dead_letter(record, failure)
         reuse = reusable_stages(record.headers, pipeline)
-        key, stored = self._lookup(pipeline, doc, reuse)
+        key, stored = await self._lookup(pipeline, doc, reuse)
         if stored is None:
             run = await run_pipeline(
                 pipeline,
@@ -141,13 +141,13 @@ class RecordHandler:
             await self._dedup.remember(key, doc.id, carried, time.time())
         return output
 
-    def _lookup(
+    async def _lookup(
         self, pipeline: Pipeline, doc: Document, reuse: Mapping[str, StageDone]
     ) -> tuple[bytes | None, StoredOutputs | None]:
         """The dedup key and a stored result, unless dedup is off or this is a resume."""
         if self._dedup is None or reuse:
             return None, None
-        key, stored = self._dedup.lookup(pipeline, doc)
+        key, stored = await self._dedup.lookup(pipeline, doc)
         if stored is not None and len(stored_stages(stored, pipeline)) != len(pipeline.stages):
             return key, None  # unreadable or partial: process it (and store it again)
         return key, stored

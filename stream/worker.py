@@ -20,6 +20,7 @@ from stream.concurrency import (
     MonotonicClock,
 )
 from stream.config import Settings
+from stream.dedup import DedupStore
 from stream.dedup.kafka_store import open_dedup_store
 from stream.handler import RecordHandler
 from stream.kafka.admin import require_topics
@@ -122,8 +123,7 @@ async def run_worker(
     try:
         # A group subscribed to a topic that does not exist waits forever, silently.
         await require_topics(settings.kafka, [settings.kafka.topics.input])
-        async with KafkaSink(settings.kafka) as sink:
-            dedup = await open_dedup_store(settings, sink) if settings.processing.dedup else None
+        async with KafkaSink(settings.kafka) as sink, _dedup(settings, sink) as dedup:
             processor = Processor(
                 settings,
                 source=KafkaSource(settings.kafka, settings.kafka.topics.input),
@@ -158,6 +158,16 @@ async def run_worker(
     return WorkerReport(
         code, processor.stats, clock.now() - started, default, outcomes, metrics.totals()
     )
+
+
+@contextlib.asynccontextmanager
+async def _dedup(settings: Settings, sink: KafkaSink) -> AsyncIterator[DedupStore | None]:
+    """The dedup store with ``processing.dedup``, else None."""
+    if not settings.processing.dedup:
+        yield None
+        return
+    async with open_dedup_store(settings, sink) as store:
+        yield store
 
 
 def _view(

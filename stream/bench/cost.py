@@ -121,6 +121,7 @@ class CostFigures:
     duplicates: int
     replayed: int
     index_bytes_per_entry: float  # measured: a dedup index entry holding this bench's outputs
+    position_bytes_per_entry: float  # measured: an entry holding only a Kafka position
 
     def per_1000(self, run: CostRun) -> float:
         return run.totals.cost_usd / self.workload.documents * 1000
@@ -236,7 +237,7 @@ async def _process(
 ) -> None:
     key = dedup_key(pipeline, doc)
     stored = dedup.get(key) if dedup is not None and reuse is None else None
-    if stored is not None:
+    if isinstance(stored, StoredOutputs):  # the bench keeps outputs in memory
         header = [(COMPLETED_HEADER, stored.outputs)]
         books.outputs[doc.id] = {n: d.text for n, d in reusable_stages(header, pipeline).items()}
         books.dedup_hits += 1
@@ -326,20 +327,33 @@ async def run_cost_bench(settings: Settings, w: CostWorkload) -> CostFigures:
             )
     duplicates = len(docs) - len({d.text for d in docs})
     sample = runs[1].stored_sample
-    return CostFigures(w, runs[0], runs[1], duplicates, len(failing), index_bytes_per_entry(sample))
+    return CostFigures(
+        w,
+        runs[0],
+        runs[1],
+        duplicates,
+        len(failing),
+        index_bytes_per_entry(sample),
+        index_bytes_per_entry(None),
+    )
 
 
-def index_bytes_per_entry(outputs: bytes, entries: int = 20_000) -> float:
-    """Memory of a DedupIndex per entry (key, stored outputs, bookkeeping), by tracemalloc
-    over ``entries`` distinct entries each holding its own copy of ``outputs``."""
+def index_bytes_per_entry(outputs: bytes | None, entries: int = 20_000) -> float:
+    """Memory of a DedupIndex per entry by tracemalloc over ``entries`` distinct entries:
+    each holding its own copy of ``outputs``, or (None) only a Kafka position, as the
+    worker keeps them once written."""
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         index = DedupIndex(horizon_s=3600.0, clock=time.time, max_entries=entries)
         now = time.time()
         for n in range(entries):
-            copy = bytes(bytearray(outputs))
-            index.put(n.to_bytes(16, "big"), StoredOutputs(f"doc-{n:08d}", copy, now))
+            key = n.to_bytes(16, "big")
+            if outputs is None:
+                index.put_position(key, now, n % 12, 1_000_000 + n)
+            else:
+                copy = bytes(bytearray(outputs))
+                index.put(key, StoredOutputs(f"doc-{n:08d}", copy, now))
         used = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()

@@ -27,8 +27,10 @@ def format_cost(f: CostFigures) -> str:
         f"  cache hit share (prompt tokens read from cache): {f.defaults.cache_hit_share:.1%}; "
         f"dedup share: {f.defaults.dedup_hits / w.documents:.1%} of documents; "
         f"stages reused on replay: {f.defaults.reused_stages}",
-        f"  dedup index memory: {f.index_bytes_per_entry:,.0f} bytes per entry with these "
-        f"outputs = {f.index_bytes_per_entry:,.0f} MB per million entries (measured)",
+        f"  dedup index memory (measured): {f.position_bytes_per_entry:,.0f} bytes per "
+        f"entry as the worker keeps it (key, time, Kafka position) = "
+        f"{f.position_bytes_per_entry:,.0f} MB per million entries; "
+        f"{f.index_bytes_per_entry:,.0f} bytes per entry while it still holds these outputs",
     ]
     return "\n".join(lines)
 

@@ -5,8 +5,9 @@ templates read from the document: its text always, its id and metadata values on
 a template uses them. Two documents with the same key would send the same prompts, so
 they get the same outputs; the second one gets the stored outputs instead of new calls.
 
-An entry older than the horizon is not used: the document is processed again and its
-new outputs replace the entry. ``max_entries`` bounds memory: past it the oldest entry
+The index keeps, per key, the time it was stored and where the outputs are (see
+``DedupIndex``). An entry older than the horizon is not used: the document is processed
+again and its new outputs replace the entry. ``max_entries`` bounds memory: past it the oldest entry
 is dropped (a later duplicate of it is then processed again, which is only a cost).
 Time comes from the injected clock (wall seconds: entries are compared with record
 timestamps when the index is loaded back from Kafka).
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from stream.models import Document
 from stream.pipeline import Pipeline
 
-__all__ = ["DedupIndex", "StoredOutputs", "dedup_key"]
+__all__ = ["DedupIndex", "StoredOutputs", "dedup_key", "split_position"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,10 @@ def dedup_key(pipeline: Pipeline, doc: Document) -> bytes:
 
 
 class DedupIndex:
-    """Key -> stored outputs, newest last; entries past ``horizon_s`` are ignored."""
+    """Key -> where the stored outputs are, newest last; entries past ``horizon_s`` are
+    ignored. An entry holds the outputs themselves (``StoredOutputs``: before the store
+    has written them to Kafka, or with no Kafka at all) or only their position in the
+    store's topic (``partition << 48 | offset``), which is what keeps memory small."""
 
     def __init__(
         self, horizon_s: float, clock: Callable[[], float], max_entries: int = 1_000_000
@@ -58,25 +62,37 @@ class DedupIndex:
         self.horizon_s = horizon_s
         self._clock = clock
         self._max = max_entries
-        self._entries: OrderedDict[bytes, StoredOutputs] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[float, StoredOutputs | int]] = OrderedDict()
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: bytes) -> StoredOutputs | None:
+    def get(self, key: bytes) -> StoredOutputs | int | None:
         found = self._entries.get(key)
-        if found is not None and self._clock() - found.stored_at <= self.horizon_s:
+        if found is not None and self._clock() - found[0] <= self.horizon_s:
             self.hits += 1
-            return found
+            return found[1]
         self.misses += 1
         return None
 
     def put(self, key: bytes, stored: StoredOutputs) -> None:
-        """Remember ``stored`` (an older one is replaced); drop the oldest past the cap."""
-        if self._clock() - stored.stored_at > self.horizon_s:
+        """Remember ``stored`` (an older entry is replaced); drop the oldest past the cap."""
+        self._put(key, stored.stored_at, stored)
+
+    def put_position(self, key: bytes, stored_at: float, partition: int, offset: int) -> None:
+        """Remember where the outputs are in the store's topic (replacing them in memory)."""
+        self._put(key, stored_at, partition << 48 | offset)
+
+    def _put(self, key: bytes, stored_at: float, ref: StoredOutputs | int) -> None:
+        if self._clock() - stored_at > self.horizon_s:
             return  # loaded from Kafka but already past the horizon
-        self._entries[key] = stored
+        self._entries[key] = (stored_at, ref)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+
+def split_position(position: int) -> tuple[int, int]:
+    """(partition, offset) of a position from ``put_position``."""
+    return position >> 48, position & ((1 << 48) - 1)
