@@ -11,11 +11,19 @@ from the prompt size. A test can pass ``text_for`` to answer differently, and a
 makes doc-1's first call rate-limited and its second succeed; a key ``"doc-1/stage"``
 scripts one stage only and wins over the document key. A script entry may also be a
 full ``CallResult``, returned as is. Calls beyond a script succeed.
+
+Tests that script through the documents themselves pass ``markers=True``: a call whose
+user turn contains ``<<OUTCOME>>`` (e.g. ``<<refused>>``) gets that outcome every time,
+``<<OUTCOME*K>>`` only its first K times (counted per document, stage and outcome).
+``fail_first`` makes the first N calls of all transient (an outage) and ``max_delay_s``
+adds a random delay (seeded) so answers come back out of order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
@@ -55,6 +63,10 @@ class InstantClaudeClient:
         text_for: Callable[[CallRequest], str] | None = None,
         retry_after_s: float = 0.0,
         record_calls: bool = False,
+        markers: bool = False,
+        fail_first: int = 0,
+        max_delay_s: float = 0.0,
+        seed: int = 1,
     ) -> None:
         self._script: dict[str, deque[ScriptStep]] = {}
         for key, steps in (script or {}).items():
@@ -68,6 +80,11 @@ class InstantClaudeClient:
         self.calls: list[CallRequest] = []  # filled only with record_calls (benches run long)
         self.call_count = 0
         self.closed = False
+        self._markers = markers
+        self._marked: dict[str, int] = {}
+        self._fail_first = fail_first
+        self._max_delay_s = max_delay_s
+        self._rng = random.Random(seed)
 
     async def call(self, request: CallRequest) -> CallResult:
         """Answer at once: the next scripted step for this call, else a success."""
@@ -76,6 +93,8 @@ class InstantClaudeClient:
         self.call_count += 1
         if self._record:
             self.calls.append(request)
+        if self._max_delay_s:
+            await asyncio.sleep(self._rng.uniform(0.0, self._max_delay_s))
         step = self._next_step(request)
         if isinstance(step, CallResult):
             return step
@@ -89,11 +108,35 @@ class InstantClaudeClient:
         self.closed = True
 
     def _next_step(self, request: CallRequest) -> ScriptStep:
+        if self.call_count <= self._fail_first:
+            return Outcome.TRANSIENT
         for key in (f"{request.document_id}/{request.stage}", request.document_id):
             steps = self._script.get(key)
             if steps:
                 return steps.popleft()
+        return self._marker(request) if self._markers else Outcome.SUCCESS
+
+    def _marker(self, request: CallRequest) -> Outcome:
+        text = request.user
+        for outcome in _SCRIPTED:
+            if f"<<{outcome.value}>>" in text:
+                return outcome
+            prefix = f"<<{outcome.value}*"
+            start = text.find(prefix)
+            if start >= 0:
+                limit = int(text[start + len(prefix) : text.index(">>", start)])
+                key = f"{request.document_id}/{request.stage}/{outcome.value}"
+                self._marked[key] = self._marked.get(key, 0) + 1
+                if self._marked[key] <= limit:
+                    return outcome
         return Outcome.SUCCESS
+
+    def by_document(self) -> dict[str, int]:
+        """Calls per document id (with ``record_calls``)."""
+        counts: dict[str, int] = {}
+        for call in self.calls:
+            counts[call.document_id] = counts.get(call.document_id, 0) + 1
+        return counts
 
     def _result(self, request: CallRequest, outcome: Outcome, n: int) -> CallResult:
         status, error_class, finish = _SCRIPTED[outcome]

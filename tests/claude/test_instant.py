@@ -91,3 +91,23 @@ async def test_instant_client_streaming_reports_ttft_and_closes() -> None:
     await client.aclose()
     with pytest.raises(RuntimeError):
         await client.call(_request())
+
+
+async def test_markers_in_the_document_script_outcomes_per_document_and_stage() -> None:
+    """``<<outcome>>`` every time, ``<<outcome*K>>`` the first K calls of that stage."""
+    client = InstantClaudeClient(markers=True, fail_first=1)
+
+    def ask(text: str, stage: str = "s") -> CallRequest:
+        return CallRequest(
+            model="m", system="", user=text, max_tokens=10, document_id="d", stage=stage
+        )
+
+    outage = await client.call(ask("fine"))
+    twice = [(await client.call(ask("x <<overloaded*2>>"))).outcome for _ in range(3)]
+    other_stage = await client.call(ask("x <<overloaded*2>>", stage="t"))
+    always = [(await client.call(ask("<<refused>>"))).outcome for _ in range(2)]
+
+    assert outage.outcome is Outcome.TRANSIENT
+    assert twice == [Outcome.OVERLOADED, Outcome.OVERLOADED, Outcome.SUCCESS]
+    assert other_stage.outcome is Outcome.OVERLOADED
+    assert always == [Outcome.REFUSED, Outcome.REFUSED]
