@@ -47,6 +47,7 @@ from stream.concurrency import (
 from stream.config import LimitsSettings, ModelPrice
 from stream.errors import (
     BreakerSignal,
+    CallsStopped,
     Disposition,
     Failure,
     FatalOutcome,
@@ -131,6 +132,7 @@ class Caller:
         self.breaker = breaker
         self.gate = RetryAfterGate(clock, rng=self._rng)
         self.fatal_gate = FatalGate(clock, pause_s=limits.pause_on_fatal_s)
+        self._calls_stopped = False
         self.controls: dict[str, ModelControls] = {}
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
         self._observer = observer or NullCallObserver()
@@ -207,10 +209,20 @@ class Caller:
         with self._observer.waiting(kind, model):
             return await wait
 
+    def stop_new_calls(self) -> None:
+        """Drain: calls in flight finish; every attempt not yet sent raises CallsStopped
+        (when it reaches the front of its waits, or at once if it starts now)."""
+        self._calls_stopped = True
+
+    def _check_calls_allowed(self) -> None:
+        if self._calls_stopped:
+            raise CallsStopped("draining: no new Claude call")
+
     async def _attempt(
         self, request: CallRequest, attempt: int, priority: Priority
     ) -> tuple[CallResult, Cost | None]:
         """One attempt and, when it is billed, its cost."""
+        self._check_calls_allowed()
         model = request.model
         controls = self.controls_for(model)
         try:
@@ -244,6 +256,12 @@ class Caller:
         if controls.pacer.ramping:  # the blind ramp leads: the limiter must not hold it back
             controls.limiter.raise_to(controls.pacer.outstanding)
         permit = await self._waiting("limiter.wait", model, controls.limiter.acquire(priority))
+        try:
+            self._check_calls_allowed()
+        except CallsStopped:
+            permit.ignored()
+            controls.pacer.release(reservation)
+            raise
         await self._before_send(model, controls, permit, reservation)
         try:
             with self._observer.attempt(request, attempt) as record:

@@ -15,6 +15,7 @@ classifier that produces it, nothing else.
     ├── PipelineError        a pipeline file that cannot be used
     ├── BrokerError          the embedded broker could not start or stop
     ├── FatalOutcome         auth / unknown model: the fatal gate is closed for good
+    ├── CallsStopped         the worker drains: no new Claude call starts
     ├── CallFailed           (stream.claude.types) a call with no value to return failed
     ├── KafkaAdminError      (stream.kafka.admin) cluster unreachable or topic refused
     ├── KafkaReadError       (stream.kafka.reader) a snapshot read stopped making progress
@@ -33,6 +34,7 @@ __all__ = [
     "DLQ_OUTCOMES",
     "BreakerSignal",
     "BrokerError",
+    "CallsStopped",
     "Disposition",
     "DocstreamError",
     "Failure",
@@ -169,6 +171,11 @@ class FatalOutcome(DocstreamError):
     def __init__(self, outcome: Outcome, message: str) -> None:
         super().__init__(f"{outcome.value}: {message}")
         self.outcome = outcome
+
+
+class CallsStopped(DocstreamError):
+    """The worker is draining: a call that had not started will not. The record gets no
+    output and no commit, so it is redelivered (not duplicated) after a restart."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from stream.concurrency import Priority
 from stream.config import Settings
 from stream.dedup import DedupStore, StoredOutputs
 from stream.dlq.records import dead_letter_record, replay_count
-from stream.errors import Failure, FatalOutcome, Outcome
+from stream.errors import CallsStopped, Failure, FatalOutcome, Outcome
 from stream.models import BadInput, Document, Result, decode_document
 from stream.pipeline import Pipeline, StageDone, run_pipeline
 from stream.ports import RawRecord
@@ -84,7 +84,7 @@ class RecordHandler:
             return self.dead_letter(record, _failure(Outcome.BAD_INPUT, "undecodable", message))
         try:
             return await self._process(record, doc, started, (-doc.priority, sequence))
-        except FatalOutcome:
+        except (FatalOutcome, CallsStopped):
             raise
         except Exception as exc:  # a bug of ours met by this record; never crash-loop on it
             log.exception(

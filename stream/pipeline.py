@@ -28,7 +28,7 @@ from stream.calls import Caller, CallRecord
 from stream.claude.cost import Cost
 from stream.claude.types import CallRequest
 from stream.concurrency import LOWEST, Priority
-from stream.errors import Failure, FatalOutcome, Outcome, PipelineError
+from stream.errors import CallsStopped, Failure, FatalOutcome, Outcome, PipelineError
 from stream.models import Document, PipelineSpec, StageSpec, Usage
 from stream.templates import Template, TemplateContext, compile_template, delimited
 
@@ -319,9 +319,10 @@ def _warmer(
 
 
 def _first_failure(group_error: ExceptionGroup[Exception]) -> Failure:
-    """A stage failure ends the document; a fatal outcome or a bug propagates as itself."""
+    """A stage failure ends the document; a fatal outcome, a drain that stopped calls or
+    a bug propagates as itself."""
     for exc in group_error.exceptions:
-        if isinstance(exc, FatalOutcome):
+        if isinstance(exc, (FatalOutcome, CallsStopped)):
             raise exc
     for exc in group_error.exceptions:
         if not isinstance(exc, _StageFailed):

@@ -34,7 +34,7 @@ from typing import Any
 
 from stream.concurrency import Clock, clock_timeout
 from stream.config import Settings
-from stream.errors import Failure, FatalOutcome, Outcome
+from stream.errors import CallsStopped, Failure, FatalOutcome, Outcome
 from stream.handler import Output, RecordHandler
 from stream.logstate import StateLog
 from stream.observers import NullProcessorObserver, ProcessorObserver
@@ -120,6 +120,8 @@ class Processor:
         # Called once per poll iteration, e.g. to let an open breaker move to half-open
         # (its transitions are lazy) when no call is waiting on it.
         self.on_tick: list[Callable[[], object]] = []
+        # Called when a stop drains the worker, e.g. to stop new Claude calls.
+        self.on_drain: list[Callable[[], object]] = []
 
     # -- public -------------------------------------------------------------------------
 
@@ -324,6 +326,8 @@ class Processor:
             except FatalOutcome:
                 await asyncio.Event().wait()  # the gate is shut: held until shutdown cancels
                 return
+            except CallsStopped:
+                return  # draining: no output, no commit; redelivered after a restart
             await self._deliver(record, output)
         if self.tracker.complete(ticket):
             self._count(output)
@@ -414,6 +418,9 @@ class Processor:
             deadline = 0.0
         self.set_paused("shutdown", True)
         self._apply_pauses()
+        if not finishing:  # let the calls in flight end; start no new one
+            for stop_calls in self.on_drain:
+                stop_calls()
         await self._wait_tasks([t for bucket in self._tasks.values() for t in bucket], deadline)
 
     async def _commit_loop(self) -> None:

@@ -211,9 +211,11 @@ def _observers(
 
 
 def connect_controls(caller: Caller, processor: Processor, metrics: Metrics) -> None:
-    """The caller's breaker and fatal gate pause the processor's consumption."""
+    """The caller's breaker and fatal gate pause the processor's consumption; its drain
+    stops new Claude calls."""
     _watch_breaker(caller, processor, metrics)
     _watch_fatal_gate(caller, processor)
+    processor.on_drain.append(caller.stop_new_calls)
 
 
 def _watch_fatal_gate(caller: Caller, processor: Processor) -> None:

@@ -87,6 +87,12 @@ class FakeSource:
         self.committed.update(offsets)
         return True
 
+    def restart(self) -> None:
+        """A new group member: fetching starts again at the committed offsets."""
+        self._fetched = {tp: self.committed.get(tp, 0) for tp in self.logs}
+        self.paused.clear()
+        self.stopped = False
+
     def fetched(self, tp: TP) -> int:
         return self._fetched.get(tp, 0)
 

@@ -168,3 +168,32 @@ async def test_repeated_commit_failures_log_one_line_per_state_change(
     assert len(lines) == 2  # failing (once, not 5 times), then ok again with the count
     assert "5 times" in lines[1]
     assert source.committed == {("docs", 0): 7}
+
+
+async def test_a_drain_starts_no_new_call_and_a_restart_after_it_duplicates_nothing() -> None:
+    """One call in flight and two records waiting for a permit at SIGTERM: the call
+    finishes and is committed, the waiting ones never call Claude; a restart does them."""
+    clock = ManualClock(auto_advance=True)
+    source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
+    for i in range(3):
+        source.add_doc(0, f"p0-{i}")
+    client.hold("p0-0")
+    limits = {"limits__algorithm": "fixed", "limits__initial_concurrency": 1}
+    processor = _processor(source, sink, client, clock, **limits)
+    run = asyncio.create_task(processor.run())
+    await until(lambda: client.started == ["p0-0"])
+    stopped_at = clock.now()
+
+    processor.request_stop()
+    await until(lambda: ("docs", 0) in source.paused)
+    client.release()
+    assert await run == 0
+
+    assert client.started == ["p0-0"]  # no call started after the stop
+    assert clock.now() - stopped_at < 30.0  # no wait for the drain deadline
+    assert source.committed == {("docs", 0): 1}
+    source.restart()
+    again = _processor(source, sink, client, clock, StopPolicy(max_documents=2), **limits)
+    assert await again.run() == 0
+    offsets = Counter(s.json["source"]["offset"] for s in sink.to(RESULTS))
+    assert offsets == {0: 1, 1: 1, 2: 1}  # every record once: no duplicate

@@ -45,9 +45,7 @@ async def test_stuck_head_pauses_its_partition_when_the_span_reaches_the_window(
     )
     await publish(settings, [doc("stuck"), *(doc(f"d{i}") for i in range(150))])
     started: list[Processor] = []
-    worker = asyncio.create_task(
-        run_worker(settings, client=HeadHangs(), on_start=started.append)
-    )
+    worker = asyncio.create_task(run_worker(settings, client=HeadHangs(), on_start=started.append))
 
     async def waiting_on_the_head() -> bool:
         if not started:
@@ -71,9 +69,7 @@ async def test_kill_9_with_a_stuck_head_redoes_at_most_the_window(
 ) -> None:
     """A worker killed while its partition's head hangs in the simulator: a restart
     produces every output, and duplicates stay within the window."""
-    settings = settings_factory(
-        {"kafka.topics.partitions": 1, "processing.buffer_size": WINDOW}
-    )
+    settings = settings_factory({"kafka.topics.partitions": 1, "processing.buffer_size": WINDOW})
     coords = await publish(
         settings, [doc("stuck", "[[sim:hang]]"), *(doc(f"d{i}") for i in range(150))]
     )
