@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -186,12 +187,28 @@ def sample(entry: DlqEntry, *, show_values: bool) -> Sample:
         source=entry.coordinates,
         document_id=entry.document_id,
         key=entry.key_text,
-        context=entry.letter.model_dump(mode="json") if entry.letter else {},
+        context=_context(entry, show_values),
         problem=entry.problem,
         other_headers=others,
         value_bytes=len(value),
         preview=preview(value) if show_values else None,
     )
+
+
+def _context(entry: DlqEntry, show_values: bool) -> dict[str, Any]:
+    """The DLQ context; the completed stages' outputs derive from the document, so unless
+    values are shown only their names appear."""
+    if entry.letter is None:
+        return {}
+    context = entry.letter.model_dump(mode="json")
+    carried = entry.letter.completed_stages
+    if carried is not None and not show_values:
+        try:
+            names = sorted(json.loads(carried)["stages"])
+            context["completed_stages"] = f"{', '.join(names)} (outputs with --show-values)"
+        except (ValueError, KeyError, TypeError):
+            context["completed_stages"] = "(unreadable)"
+    return context
 
 
 def preview(value: bytes) -> str:

@@ -81,3 +81,22 @@ async def test_replay_into_a_changed_pipeline_calls_every_stage(
     assert simulator.stats()["requests_total"] - calls_before == 2
     (raw,) = await read_all(settings, settings.kafka.topics.results)
     assert json.loads(raw.value or b"")["reused_stages"] == []
+
+
+def test_inspect_shows_completed_stage_names_not_their_outputs() -> None:
+    """Stage outputs derive from the document: `dlq inspect` names them unless values are
+    asked for."""
+    from stream.dlq.entry import read_entry
+    from stream.dlq.inspect import sample
+    from stream.ports import RawRecord
+    from tests.dlq.helpers import letter_record
+
+    carried = '{"pipeline": "p", "version": "v", "stages": {"first": {"text": "SECRET-OUT"}}}'
+    key, value, headers = letter_record(
+        "d1", original_topic="documents", extra_headers=[(COMPLETED_HEADER, carried.encode())]
+    )
+    entry = read_entry(RawRecord("documents.dlq", 0, 3, 0, key, value, tuple(headers)))
+    hidden = sample(entry, show_values=False).context["completed_stages"]
+    shown = sample(entry, show_values=True).context["completed_stages"]
+    assert "first" in hidden and "SECRET-OUT" not in hidden
+    assert "SECRET-OUT" in shown
