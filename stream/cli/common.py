@@ -145,8 +145,5 @@ def setup_logging(verbose: int, *, capture_content: bool = False) -> None:
     for name in _PAYLOAD_LOGGERS:
         logging.getLogger(name).setLevel(max(level, floor))
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request at INFO
-    if verbose == 0:
-        # aiokafka logs every failed connection attempt at ERROR while it retries; what
-        # stops a command reaches the user as docstream's own one line, so its log waits
-        # for -v.
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # aiokafka's log of failed bootstrap attempts is held back while a client starts
+    # (stream.kafka.connect); once running, its warnings and errors show.
