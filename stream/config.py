@@ -238,6 +238,11 @@ class ProcessingSettings(_Section):
     )
     dedup_horizon_s: float = Field(7 * 86_400.0, gt=0)
     dedup_max_entries: int = Field(1_000_000, ge=1, description="oldest dropped past this")
+    skip_finished: bool = Field(
+        False,
+        description="remember offsets finished above the committed one (compacted topic "
+        "<input>.finished) and skip them after a restart or rebalance",
+    )
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
 

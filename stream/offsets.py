@@ -116,6 +116,14 @@ class OffsetTracker:
         assert base is not None
         return max(part.last_tracked + 1 - base, 0)
 
+    def finished_above(self) -> dict[TP, tuple[int, frozenset[int]]]:
+        """Per partition: the committable position and the done offsets above it."""
+        return {
+            tp: (part.position, frozenset(part.done))
+            for tp, part in self._parts.items()
+            if part.position is not None
+        }
+
     def partitions(self) -> list[TP]:
         return list(self._parts)
 

@@ -35,6 +35,7 @@ from typing import Any
 from stream.concurrency import Clock, clock_timeout
 from stream.config import Settings
 from stream.errors import CallsStopped, Failure, FatalOutcome, Outcome
+from stream.finished import FinishedKeeper, FinishedLedger
 from stream.handler import Output, RecordHandler
 from stream.logstate import StateLog
 from stream.observers import NullProcessorObserver, ProcessorObserver
@@ -73,6 +74,7 @@ class WorkerStats:
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by outcome/error class
     attempts: int = 0
     commits: int = 0
+    skipped: int = 0  # finished before a restart (processing.skip_finished)
 
     @property
     def processed(self) -> int:
@@ -90,6 +92,7 @@ class Processor:
         clock: Clock,
         observer: ProcessorObserver | None = None,
         stop: StopPolicy | None = None,
+        finished: FinishedLedger | None = None,
     ) -> None:
         self._settings = settings
         self._proc = settings.processing
@@ -106,6 +109,7 @@ class Processor:
         self._pause_reasons: set[str] = set()
         self._paused: set[TP] = set()
         self._parked: dict[TP, deque[RawRecord]] = {}  # fetched beyond the crash window
+        self._finished = FinishedKeeper(finished)
         self._stopping = asyncio.Event()
         self._commit_now = asyncio.Event()
         self._enqueue = asyncio.Lock()  # see _send
@@ -188,6 +192,7 @@ class Processor:
     async def _final_commit_and_stop(self) -> None:
         if not await self._commit() and self.exit_code == 0:
             self.exit_code = EXIT_UNCOMMITTED
+        await self._save_finished()
         try:
             async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
                 await self._source.stop()
@@ -253,22 +258,29 @@ class Processor:
 
     def _window_full(self, tps: set[TP]) -> set[TP]:
         window = self._proc.buffer_size
-        return {tp for tp in tps if tp in self._parked or self.tracker.span(tp) >= window}
+        return {
+            tp
+            for tp in tps
+            if tp in self._parked or self._finished.loading(tp) or self.tracker.span(tp) >= window
+        }
 
     def _admit(self, record: RawRecord) -> None:
         tp = (record.topic, record.partition)
         parked = self._parked.get(tp)
-        if parked is None and self.tracker.span(tp) < self._proc.buffer_size:
+        if parked is None and self._ready(tp):
             self._dispatch(record)
         else:
             self._parked.setdefault(tp, deque()).append(record)
 
     def _release_parked(self) -> None:
         for tp, parked in list(self._parked.items()):
-            while parked and self.tracker.span(tp) < self._proc.buffer_size:
+            while parked and self._ready(tp):
                 self._dispatch(parked.popleft())
             if not parked:
                 del self._parked[tp]
+
+    def _ready(self, tp: TP) -> bool:
+        return not self._finished.loading(tp) and self.tracker.span(tp) < self._proc.buffer_size
 
     def _parked_count(self) -> int:
         return sum(len(parked) for parked in self._parked.values())
@@ -277,6 +289,10 @@ class Processor:
 
     def _dispatch(self, record: RawRecord) -> None:
         tp = (record.topic, record.partition)
+        if self._finished.finished(tp, record.offset):
+            self.tracker.complete(self.tracker.track(tp, record.offset))
+            self.stats.skipped += 1
+            return
         ticket = self.tracker.track(tp, record.offset)
         self._observer.dispatched(record)
         self.stats.dispatched += 1
@@ -381,12 +397,26 @@ class Processor:
             self._last_activity = self._clock.now()
         for tp in tps:
             self.tracker.assign(tp)
+        if self._finished.begin(tps):
+            if self._group is None:
+                await self._load_finished(tps)
+            else:
+                self._group.create_task(self._load_finished(tps))
         log.info("assigned %s", sorted(tps))
+
+    async def _load_finished(self, tps: list[TP]) -> None:
+        try:
+            async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
+                await self._finished.load(tps)
+        except TimeoutError:
+            log.warning("finished offsets not loaded in time; those records are redone")
 
     async def _on_revoked(self, tps: list[TP]) -> None:
         tasks = [t for tp in tps for t in self._tasks.get(tp, ())]
         await self._wait_tasks(tasks, self._proc.drain_deadline_s)
         await self._commit(only=set(tps))
+        await self._save_finished()
+        self._finished.revoked(tps)
         for tp in tps:
             self.tracker.revoke(tp)
             self._tasks.pop(tp, None)
@@ -433,6 +463,16 @@ class Processor:
                     await self._commit_now.wait()
             self._commit_now.clear()
             await self._commit()
+            await self._save_finished()
+
+    async def _save_finished(self) -> None:
+        # Safe even with commits frozen: only acknowledged outputs are listed, and the
+        # committed position does not move.
+        try:
+            async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
+                await self._finished.save(self.tracker.finished_above())
+        except TimeoutError:
+            log.warning("finished offsets not saved in time")
 
     async def _commit(self, only: set[TP] | None = None) -> bool:
         """Commit what is committable; False if that could not be done (in time)."""

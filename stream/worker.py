@@ -24,6 +24,7 @@ from stream.dedup import DedupStore
 from stream.dedup.kafka_store import open_dedup_store
 from stream.handler import RecordHandler
 from stream.kafka.admin import require_topics
+from stream.kafka.finished_store import open_finished_ledger
 from stream.kafka.producer import KafkaSink
 from stream.kafka.source import KafkaSource
 from stream.observers import ProcessorObserver, ProcessorObservers
@@ -124,6 +125,11 @@ async def run_worker(
         # A group subscribed to a topic that does not exist waits forever, silently.
         await require_topics(settings.kafka, [settings.kafka.topics.input])
         async with KafkaSink(settings.kafka) as sink, _dedup(settings, sink) as dedup:
+            ledger = (
+                await open_finished_ledger(settings.kafka, sink)
+                if settings.processing.skip_finished
+                else None
+            )
             processor = Processor(
                 settings,
                 source=KafkaSource(settings.kafka, settings.kafka.topics.input),
@@ -132,6 +138,7 @@ async def run_worker(
                 clock=clock,
                 observer=_observers(settings, metrics, observer),
                 stop=stop or StopPolicy(),
+                finished=ledger,
             )
             connect_controls(caller, processor, metrics)
             unregister_lag = metrics.observe_lag(processor.lag)

@@ -104,6 +104,12 @@ class KafkaSink:
         queued.add_done_callback(lambda fut: _resolve(fut, delivered, _to_delivered))
         return delivered
 
+    async def warm_up(self, topic: str) -> None:
+        """Fetch ``topic``'s metadata now. The refresh that a first send to a new topic
+        triggers can fail sends to other topics in flight at that moment on the embedded
+        broker (NotLeaderForPartitionError, measured), so do it before they start."""
+        await self._producer.partitions_for(topic)
+
     async def send_and_wait(
         self,
         topic: str,

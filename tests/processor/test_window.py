@@ -91,3 +91,38 @@ async def test_kill_9_with_a_stuck_head_redoes_at_most_the_window(
     duplicates = sum(final.values()) - len(coords)
     assert duplicates == before  # nothing above the stuck head was committed...
     assert duplicates <= WINDOW  # ...and the window kept it small
+
+
+async def test_kill_9_with_skip_finished_redoes_nothing_that_had_finished(
+    settings_factory: SettingsFactory, simulator_process: SimulatorProcess
+) -> None:
+    """processing.skip_finished: the records finished above the stuck head were saved to
+    the compacted topic, so the restart skips them: no duplicate at all."""
+    overrides = {
+        "kafka.topics.partitions": 1,
+        "processing.buffer_size": WINDOW,
+        "processing.skip_finished": True,
+    }
+    settings = settings_factory(overrides)
+    coords = await publish(
+        settings, [doc("stuck", "[[sim:hang]]"), *(doc(f"d{i}") for i in range(150))]
+    )
+    worker = WorkerProcess(
+        settings,
+        simulator_process.base_url,
+        extra_env={"DOCSTREAM_PROCESSING__SKIP_FINISHED": "true"},
+    )
+
+    async def results_written() -> bool:
+        assert worker.alive(), worker.log_text
+        return sum((await account(settings)).results.values()) >= WINDOW - 1
+
+    await wait_until(results_written, attempts=600)
+    await asyncio.sleep(1.0)  # the last completion's save is a commit-loop turn away
+    worker.kill()
+    before = sum((await account(settings)).results.values())
+
+    report = await run_worker(settings, stop=StopPolicy(until_idle_s=1.5), client=ScriptedClaude())
+
+    assert report.stats.skipped == before == WINDOW - 1
+    assert (await account(settings)).outcomes() == {c: 1 for c in coords}
