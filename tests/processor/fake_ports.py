@@ -13,11 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stream.claude.instant import InstantClaudeClient
-from stream.claude.types import CallRequest, CallResult
-from stream.concurrency import Clock
+from stream.claude.types import CallRequest, CallResult, ClaudeClient
+from stream.concurrency import Clock, ManualClock
+from stream.config import load_settings
+from stream.handler import RecordHandler
 from stream.ports import TP, RawRecord, RebalanceHandler
+from stream.processor import Processor, StopPolicy
+from stream.telemetry.metrics import Metrics
+from stream.worker import build_caller, connect_controls, load_pipelines
 
-__all__ = ["FakeSink", "FakeSource", "GatedClaude", "Sent", "settle", "until"]
+__all__ = [
+    "DLQ",
+    "RESULTS",
+    "FakeSink",
+    "FakeSource",
+    "GatedClaude",
+    "Sent",
+    "build_processor",
+    "until",
+]
 
 
 class FakeSource:
@@ -194,6 +208,34 @@ async def until(condition: object, *, rounds: int = 100_000) -> None:
     raise AssertionError("condition never held")
 
 
-async def settle(rounds: int = 200) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
+RESULTS, DLQ = "docs.results", "docs.dlq"
+
+
+def build_processor(
+    source: FakeSource,
+    sink: FakeSink,
+    client: ClaudeClient,
+    clock: ManualClock,
+    stop: StopPolicy | None = None,
+    **values: object,
+) -> Processor:
+    """A worker assembled as ``run_worker`` does, on the fake ports; ``values`` are
+    settings with ``__`` for the dot (``processing__buffer_size=4``)."""
+    settings = load_settings(
+        None,
+        {
+            "kafka.topics.input": source.topic,
+            "kafka.topics.results": RESULTS,
+            "kafka.topics.dlq": DLQ,
+            **{k.replace("__", "."): v for k, v in values.items()},
+        },
+    )
+    metrics = Metrics()
+    caller = build_caller(settings, client, clock, metrics)
+    pipelines, default = load_pipelines(settings, None)
+    handler = RecordHandler(settings, caller, pipelines, default)
+    processor = Processor(
+        settings, source=source, sink=sink, handler=handler, clock=clock, stop=stop
+    )
+    connect_controls(caller, processor, metrics)
+    return processor

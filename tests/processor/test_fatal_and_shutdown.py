@@ -15,8 +15,15 @@ from stream.claude.types import CallRequest, CallResult
 from stream.concurrency import ManualClock
 from stream.errors import Outcome
 from stream.processor import EXIT_UNCOMMITTED, StopPolicy
-from tests.processor.fake_ports import FakeSink, FakeSource, GatedClaude, until
-from tests.processor.test_processor_unit import DLQ, RESULTS, _processor
+from tests.processor.fake_ports import (
+    DLQ,
+    RESULTS,
+    FakeSink,
+    FakeSource,
+    GatedClaude,
+    build_processor,
+    until,
+)
 
 
 class _CountingClaude:
@@ -47,7 +54,7 @@ async def _triage_calls(script: dict[str, list[Outcome]]) -> Counter[tuple[str, 
     source, sink = FakeSource(clock), FakeSink()
     source.add(0, json.dumps({"id": "d", "text": "t", "pipeline": "triage"}).encode())
     client = _CountingClaude(InstantClaudeClient(script=script, text_for=_triage_answer))
-    processor = _processor(
+    processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=1), limits__pause_on_fatal_s=30.0
     )
     assert await processor.run() == 0
@@ -95,7 +102,7 @@ async def test_a_spend_cap_costs_one_probe_per_pause_and_one_log_line_per_state_
     for i in range(40):
         source.add_doc(i % 4, f"p{i % 4}-{i}")
     client = _CappedUntil(clock, lifted_at=25.0)
-    processor = _processor(
+    processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=40), limits__pause_on_fatal_s=10.0
     )
 
@@ -123,7 +130,9 @@ async def test_shutdown_ends_and_exits_non_zero_when_the_broker_never_answers_a_
     source, sink = _HangingCommits(clock), FakeSink()
     for i in range(3):
         source.add_doc(0, f"p0-{i}")
-    processor = _processor(source, sink, InstantClaudeClient(), clock, processing__commit_every=1)
+    processor = build_processor(
+        source, sink, InstantClaudeClient(), clock, processing__commit_every=1
+    )
     run = asyncio.create_task(processor.run())
     await until(lambda: processor.stats.results == 3)
     processor.request_stop()
@@ -152,7 +161,7 @@ async def test_repeated_commit_failures_log_one_line_per_state_change(
     for doc_id in ids:
         source.add_doc(0, doc_id)
     client.hold(*ids)
-    processor = _processor(
+    processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=7), processing__commit_every=1
     )
 
@@ -179,7 +188,7 @@ async def test_a_drain_starts_no_new_call_and_a_restart_after_it_duplicates_noth
         source.add_doc(0, f"p0-{i}")
     client.hold("p0-0")
     limits = {"limits__algorithm": "fixed", "limits__initial_concurrency": 1}
-    processor = _processor(source, sink, client, clock, **limits)
+    processor = build_processor(source, sink, client, clock, **limits)
     run = asyncio.create_task(processor.run())
     await until(lambda: client.started == ["p0-0"])
     stopped_at = clock.now()
@@ -193,7 +202,7 @@ async def test_a_drain_starts_no_new_call_and_a_restart_after_it_duplicates_noth
     assert clock.now() - stopped_at < 30.0  # no wait for the drain deadline
     assert source.committed == {("docs", 0): 1}
     source.restart()
-    again = _processor(source, sink, client, clock, StopPolicy(max_documents=2), **limits)
+    again = build_processor(source, sink, client, clock, StopPolicy(max_documents=2), **limits)
     assert await again.run() == 0
     offsets = Counter(s.json["source"]["offset"] for s in sink.to(RESULTS))
     assert offsets == {0: 1, 1: 1, 2: 1}  # every record once: no duplicate

@@ -11,43 +11,17 @@ from typing import Any
 
 from stream.claude.instant import InstantClaudeClient
 from stream.concurrency import ManualClock
-from stream.config import load_settings
 from stream.errors import Outcome
-from stream.handler import RecordHandler
-from stream.processor import EXIT_FATAL, Processor, StopPolicy
-from stream.telemetry.metrics import Metrics
-from stream.worker import build_caller, connect_controls, load_pipelines
-from tests.processor.fake_ports import FakeSink, FakeSource, GatedClaude, until
-
-RESULTS, DLQ = "docs.results", "docs.dlq"
-
-
-def _processor(
-    source: FakeSource,
-    sink: FakeSink,
-    client: Any,
-    clock: ManualClock,
-    stop: StopPolicy | None = None,
-    **values: object,
-) -> Processor:
-    settings = load_settings(
-        None,
-        {
-            "kafka.topics.input": source.topic,
-            "kafka.topics.results": RESULTS,
-            "kafka.topics.dlq": DLQ,
-            **{k.replace("__", "."): v for k, v in values.items()},
-        },
-    )
-    metrics = Metrics()
-    caller = build_caller(settings, client, clock, metrics)
-    pipelines, default = load_pipelines(settings, None)
-    handler = RecordHandler(settings, caller, pipelines, default)
-    processor = Processor(
-        settings, source=source, sink=sink, handler=handler, clock=clock, stop=stop
-    )
-    connect_controls(caller, processor, metrics)
-    return processor
+from stream.processor import EXIT_FATAL, StopPolicy
+from tests.processor.fake_ports import (
+    DLQ,
+    RESULTS,
+    FakeSink,
+    FakeSource,
+    GatedClaude,
+    build_processor,
+    until,
+)
 
 
 def _offsets(sent: list[Any]) -> list[tuple[int, int]]:
@@ -60,7 +34,9 @@ async def test_every_record_ends_as_one_result_and_the_final_commit_reaches_each
     for partition in range(3):
         for i in range(5):
             source.add_doc(partition, f"p{partition}-{i}")
-    processor = _processor(source, sink, InstantClaudeClient(), clock, StopPolicy(max_documents=15))
+    processor = build_processor(
+        source, sink, InstantClaudeClient(), clock, StopPolicy(max_documents=15)
+    )
 
     assert await processor.run() == 0
 
@@ -74,7 +50,9 @@ async def test_undecodable_bytes_become_a_dead_letter_carrying_the_original_byte
     source, sink = FakeSource(clock), FakeSink()
     source.add(0, b"\xff{not json")
     source.add_doc(0, "p0-1")
-    processor = _processor(source, sink, InstantClaudeClient(), clock, StopPolicy(max_documents=2))
+    processor = build_processor(
+        source, sink, InstantClaudeClient(), clock, StopPolicy(max_documents=2)
+    )
 
     assert await processor.run() == 0
 
@@ -90,7 +68,7 @@ async def test_commits_never_pass_an_unfinished_record() -> None:
     for i in range(5):
         source.add_doc(0, f"p0-{i}")
     client.hold("p0-0")
-    processor = _processor(
+    processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=5), processing__commit_every=1
     )
     run = asyncio.create_task(processor.run())
@@ -110,7 +88,7 @@ async def test_backpressure_pauses_at_the_buffer_size_and_resumes_at_half() -> N
     for doc_id in ids:
         source.add_doc(0, doc_id)
     client.hold(*ids)
-    processor = _processor(
+    processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=12), processing__buffer_size=4
     )
     run = asyncio.create_task(processor.run())
@@ -138,7 +116,7 @@ async def test_partition_ordering_runs_one_record_of_a_partition_at_a_time_in_of
     for partition in range(2):
         for i in range(6):
             source.add_doc(partition, f"p{partition}-{i}")
-    processor = _processor(
+    processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=12), processing__ordering="partition"
     )
 
@@ -156,7 +134,7 @@ async def test_unordered_mode_runs_records_of_one_partition_concurrently() -> No
     source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
     for i in range(6):
         source.add_doc(0, f"p0-{i}")
-    processor = _processor(source, sink, client, clock, StopPolicy(max_documents=6))
+    processor = build_processor(source, sink, client, clock, StopPolicy(max_documents=6))
 
     assert await processor.run() == 0
 
@@ -169,7 +147,7 @@ async def test_stop_request_drains_in_flight_records_and_commits_them() -> None:
     for i in range(3):
         source.add_doc(0, f"p0-{i}")
     client.hold("p0-2")
-    processor = _processor(source, sink, client, clock)
+    processor = build_processor(source, sink, client, clock)
     run = asyncio.create_task(processor.run())
 
     await until(lambda: processor.stats.results == 2)
@@ -187,7 +165,7 @@ async def test_drain_deadline_abandons_a_hung_record_and_commits_only_below_it()
     for i in range(3):
         source.add_doc(0, f"p0-{i}")
     client.hold("p0-1")
-    processor = _processor(source, sink, client, clock, processing__drain_deadline_s=5.0)
+    processor = build_processor(source, sink, client, clock, processing__drain_deadline_s=5.0)
     run = asyncio.create_task(processor.run())
 
     await until(lambda: processor.stats.results == 2)
@@ -210,7 +188,7 @@ async def test_an_auth_outcome_freezes_commits_and_exits_fatal_after_the_pause()
         source.add_doc(0, doc_id)
     source.add_doc(1, "p1-0")
     client.hold(*ids)
-    processor = _processor(source, sink, client, clock, limits__pause_on_fatal_s=5.0)
+    processor = build_processor(source, sink, client, clock, limits__pause_on_fatal_s=5.0)
     run = asyncio.create_task(processor.run())
 
     await until(lambda: "fatal" in processor.pause_reasons)
