@@ -247,22 +247,12 @@ class Caller:
         estimate = self.cache_expect.input_estimate(request)
         hold = await self._waiting("spend.wait", model, self._reserve_spend(request, estimate))
         try:
-            reservation = await self._waiting(
-                "pacing.wait", model, controls.pacer.reserve(estimate, request.max_tokens, priority)
+            reservation, permit = await self._budget_and_permit(
+                model, controls, estimate, request.max_tokens, priority
             )
         except BaseException:
             self.spend.settle(hold, 0.0)
             raise
-        if controls.pacer.ramping:  # the blind ramp leads: the limiter must not hold it back
-            controls.limiter.raise_to(controls.pacer.outstanding)
-        permit = await self._waiting("limiter.wait", model, controls.limiter.acquire(priority))
-        try:
-            self._check_calls_allowed()
-        except CallsStopped:
-            permit.ignored()
-            controls.pacer.release(reservation)
-            raise
-        await self._before_send(model, controls, permit, reservation)
         try:
             with self._observer.attempt(request, attempt) as record:
                 result = await self._client.call(request)
@@ -280,19 +270,41 @@ class Caller:
         self._observer.settled(model, result, cost, controls.limiter.limit)
         return result, cost
 
-    async def _before_send(
-        self, model: str, controls: ModelControls, permit: Permit, reservation: Reservation
-    ) -> None:
-        """A 429 that came back while this call waited for its budget or permit (during a
-        ramp, several do) holds it too: going now would collect another one."""
-        if self.gate.blocked_until(model) is not None:
+    async def _budget_and_permit(
+        self,
+        model: str,
+        controls: ModelControls,
+        estimate: int,
+        max_tokens: int,
+        priority: Priority,
+    ) -> tuple[Reservation, Permit]:
+        """The pacer's reservation, then a permit. If a 429 came back meanwhile (during a
+        ramp several do), both go back and the call waits out the retry-after first:
+        going now would collect another 429, and the budget it reserved is old by then."""
+        while True:
+            pacing = controls.pacer.reserve(estimate, max_tokens, priority)
+            reservation = await self._waiting("pacing.wait", model, pacing)
+            if controls.pacer.ramping:  # the blind ramp leads: the limiter must not hold it
+                controls.limiter.raise_to(controls.pacer.outstanding)
             try:
-                await self._waiting("retry_after.wait", model, self.gate.wait(model))
+                permit = await self._waiting(
+                    "limiter.wait", model, controls.limiter.acquire(priority)
+                )
             except BaseException:
+                controls.pacer.release(reservation)
+                raise
+            try:
+                self._check_calls_allowed()
+            except CallsStopped:
                 permit.ignored()
                 controls.pacer.release(reservation)
                 raise
-        controls.pacer.mark_sent(reservation)
+            if self.gate.blocked_until(model) is None:
+                controls.pacer.mark_sent(reservation)
+                return reservation, permit
+            permit.ignored()
+            controls.pacer.release(reservation)
+            await self._waiting("retry_after.wait", model, self.gate.wait(model))
 
     def _tell_fatal_gate(self, result: CallResult, probe: bool) -> None:
         disposition = result.outcome.disposition
@@ -331,6 +343,8 @@ class Caller:
             permit.success(output_tokens=result.usage.output_tokens, ttft=result.ttft_s)
         else:
             permit.ignored()
+        if outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED):
+            controls.pacer.refused(reservation, rate_limited=outcome is Outcome.RATE_LIMITED)
         if result.headers:
             controls.pacer.observe_headers(result.headers, reservation)
             self._spend_advertised(controls, reservation)

@@ -88,6 +88,7 @@ class TokenBucket:
         full_at: float | None = None,
         remaining: float | None = None,
         as_of: float | None = None,
+        others_per_s: float = 0.0,
     ) -> None:
         """Adopt the server's numbers (capacity, refill, level, time of full refill).
 
@@ -96,7 +97,8 @@ class TokenBucket:
         ``as_of``: the clock time the server's numbers describe (when it admitted the
         call whose response carried them, a round trip ago). The refill since then is
         added: without it every header looked a latency's worth of refill poorer than
-        the account was, and a 1 s call at 50 requests/s hid 50 requests."""
+        the account was, and a 1 s call at 50 requests/s hid 50 requests.
+        ``others_per_s``: what other clients of the account are taken to spend since."""
         if capacity <= 0 or refill_per_s <= 0:
             raise ValueError("capacity and refill_per_s must be > 0")
         now = self._clock.now()
@@ -105,10 +107,12 @@ class TokenBucket:
         held = has - float(level)  # what local reservations will take beyond the server's count
         if float(capacity) != self._capacity:
             self._seen = 0.0  # a new limit: what the old one held says nothing
+            self._ceiling = float(capacity)
         self._capacity = float(capacity)
         self._refill = float(refill_per_s)
         self._seen = max(self._seen, has + 1.0)  # it held this call and what remained
-        self._ceiling = self._capacity
+        # Without a (future) reset, what earlier resets said still holds.
+        self._ceiling = min(self._capacity, max(self._ceiling, self._seen))
         if full_at is not None:
             # Full by then: it holds what it had plus that refill. A reset is given in
             # whole seconds, rounded up, so one second of it may not be refill at all.
@@ -116,7 +120,8 @@ class TokenBucket:
             estimate = max(has, 0.0) + span * self._refill
             self._ceiling = min(self._capacity, max(estimate, self._seen))
         self._ceiling = max(self._ceiling, 1.0)
-        refilled = min(has + (now - since) * self._refill, self._ceiling)
+        age = now - since
+        refilled = min(has + age * self._refill, self._ceiling) - age * others_per_s
         self._level = min(refilled - held, self._capacity)
         self._updated = now
         self._full_at = full_at
