@@ -213,6 +213,7 @@ class Caller:
         """Drain: calls in flight finish; every attempt not yet sent raises CallsStopped
         (when it reaches the front of its waits, or at once if it starts now)."""
         self._calls_stopped = True
+        self.fatal_gate.release()  # waiters held by a spend cap end now, not at the deadline
 
     def _check_calls_allowed(self) -> None:
         if self._calls_stopped:
@@ -229,6 +230,7 @@ class Caller:
             probe = await self._waiting("fatal.wait", model, self.fatal_gate.wait())
         except GateShut as shut:
             raise FatalOutcome(Outcome(shut.reason), shut.message) from None
+        self._check_calls_allowed()
         try:
             result, cost = await self._admitted(request, attempt, priority, controls)
         except BaseException:

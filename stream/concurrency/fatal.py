@@ -68,6 +68,7 @@ class FatalGate:
         self._message: str | None = None
         self._probe_at: float | None = None
         self._repeats = 0
+        self._released = False
         self._changed = asyncio.Event()
 
     @property
@@ -86,7 +87,7 @@ class FatalGate:
         """Wait until a call may go; True if this call is the probe (report its answer
         with ``close`` or ``reopen``, or ``abandon`` it). Raises GateShut when the gate is
         closed for good, so callers can give up instead of waiting forever."""
-        while self._state is not GateState.OPEN:
+        while self._state is not GateState.OPEN and not self._released:
             if self._state is GateState.CLOSED and self._probe_at is None:
                 raise GateShut(self._reason or "closed", self._message or "")
             now = self._clock.now()
@@ -116,6 +117,13 @@ class FatalGate:
             self._reason = self._message = None
             self._set(GateState.OPEN, probe_at=None)
             self._repeats = 0
+
+    def release(self) -> None:
+        """Shutdown: every waiter, now and later, goes on at once (as no probe); the
+        caller then stops them before they send anything."""
+        self._released = True
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def abandon(self) -> None:
         """The probe ended without an answer (cancelled): the next waiter probes."""

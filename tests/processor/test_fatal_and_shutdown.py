@@ -206,3 +206,25 @@ async def test_a_drain_starts_no_new_call_and_a_restart_after_it_duplicates_noth
     assert await again.run() == 0
     offsets = Counter(s.json["source"]["offset"] for s in sink.to(RESULTS))
     assert offsets == {0: 1, 1: 1, 2: 1}  # every record once: no duplicate
+
+
+async def test_a_drain_during_a_spend_cap_ends_without_waiting_for_the_probe() -> None:
+    """Calls held by a spend cap at SIGTERM end at once: no probe, no new call, and the
+    drain does not sit out the pause or the drain deadline."""
+    clock = ManualClock(auto_advance=True)
+    source, sink = FakeSource(clock), FakeSink()
+    for i in range(4):
+        source.add_doc(0, f"p0-{i}")
+    client = _CappedUntil(clock, lifted_at=10_000.0)
+    processor = build_processor(source, sink, client, clock, limits__pause_on_fatal_s=300.0)
+    run = asyncio.create_task(processor.run())
+    await until(lambda: "fatal" in processor.pause_reasons)
+    calls_before = len(client.capped_calls)
+    stopped_at = clock.now()
+
+    processor.request_stop()
+    assert await run == 0
+
+    assert clock.now() - stopped_at < 30.0
+    assert len(client.capped_calls) == calls_before
+    assert not sink.sent and source.committed.get(("docs", 0), 0) == 0
