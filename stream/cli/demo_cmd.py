@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from stream.cli.common import fail_with
+from stream.errors import DocstreamError
+
 __all__ = ["demo"]
 
 _NEXT_STEPS = """\
@@ -35,12 +38,24 @@ def demo(documents: int, pipeline: str, rpm: int, progress: bool, out_dir: Path)
     from stream.demo.job import DemoOptions, run_demo
 
     console = Console(stderr=True)
-    report = run_demo(
-        DemoOptions(
-            documents=documents, pipeline=pipeline, rpm=rpm, progress=progress, out_dir=out_dir
-        ),
-        console,
-    )
+    try:
+        _check_pipeline(pipeline)  # before a broker and a simulator are started for nothing
+        report = run_demo(
+            DemoOptions(
+                documents=documents, pipeline=pipeline, rpm=rpm, progress=progress, out_dir=out_dir
+            ),
+            console,
+        )
+    except DocstreamError as exc:  # a bad pipeline, a broker that would not start
+        fail_with(exc)
     print_summary(report, console)
     console.print(_NEXT_STEPS)
     raise SystemExit(report.exit_code)
+
+
+def _check_pipeline(pipeline: str) -> None:
+    from stream.config import ClaudeSettings
+    from stream.pipeline import load_pipeline
+
+    claude = ClaudeSettings()
+    load_pipeline(pipeline, default_model=claude.model, default_max_tokens=claude.max_tokens)

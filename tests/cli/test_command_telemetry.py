@@ -62,10 +62,15 @@ def test_publish_exports_its_send_spans_and_records_carry_their_trace(
     assert done.returncode == 0, done.stderr
     sends = [s for s in _spans(done.stderr) if s["name"] == f"send {settings.kafka.topics.input}"]
     assert len(sends) == 2, done.stderr
-    span_traces = {s["context"]["trace_id"].removeprefix("0x") for s in sends}
+    spans = {
+        (s["context"]["trace_id"].removeprefix("0x"), s["context"]["span_id"].removeprefix("0x"))
+        for s in sends
+    }
     records = asyncio.run(read_all(settings, settings.kafka.topics.input))
-    header_traces = {dict(r.headers)[TRACEPARENT].decode().split("-")[1] for r in records}
-    assert header_traces == span_traces
+    parents = {tuple(dict(r.headers)[TRACEPARENT].decode().split("-")[1:3]) for r in records}
+    # Each record's traceparent names its own publisher span: the worker's `process`
+    # span becomes that span's child, one trace from the publisher on.
+    assert parents == spans
 
 
 def test_dlq_replay_exports_its_send_spans(settings_factory: SettingsFactory) -> None:

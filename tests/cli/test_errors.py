@@ -130,3 +130,13 @@ def test_invalid_output_is_a_dlq_outcome_and_the_readme_lists_every_one() -> Non
     row = next(line for line in readme.splitlines() if "`docstream.error.outcome`" in line)
     listed = {part.strip(" `") for part in row.split("|")[3].split("(")[0].split(",")}
     assert listed == {o.value for o in DLQ_OUTCOMES}
+
+
+def test_demo_with_a_bad_pipeline_stops_at_once_with_one_line_exit_2(tmp_path: Path) -> None:
+    """Checked before the embedded broker and the simulator start."""
+    result = CliRunner().invoke(
+        cli, ["demo", "--pipeline", str(_pipeline(tmp_path, "{{ documnet }}"))], env={}
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("docstream: pipeline p") and "documnet" in result.output
+    assert "published" not in result.output
