@@ -85,7 +85,7 @@ class FakeServer:
             outcome=outcome,
             http_status=status,
             error_class=kind,
-            error_message=kind,
+            error_text=kind,
             retry_after_s=1.0 if status == 429 else None,
             headers=self._headers(),
             model=request.model,

@@ -254,7 +254,7 @@ class _FailFirstPass:
                 model=request.model,
                 http_status=400,
                 error_class="bench_injected",
-                error_message="injected by docstream bench cost",
+                error_text="injected by docstream bench cost",
             )
         self.calls += 1
         return await self.inner.call(request)

@@ -51,6 +51,7 @@ from typing import Any
 import anthropic
 import httpx2
 
+from stream.claude.types import DeferredText, message_of
 from stream.errors import Outcome
 from stream.models.dead_letter import truncate_message
 
@@ -141,11 +142,15 @@ class Classification:
 
     outcome: Outcome
     error_class: str | None = None
-    error_message: str | None = None
+    error_text: str | DeferredText | None = None  # read it as error_message
     http_status: int | None = None
     retry_after_s: float | None = None
     request_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def error_message(self) -> str | None:
+        return message_of(self.error_text)
 
 
 def lower_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> dict[str, str]:
@@ -217,7 +222,7 @@ def classify_status(
     return Classification(
         outcome=outcome,
         error_class=error_class,
-        error_message=_describe(status, error_type, error_code, api_message, body, forbidden_text),
+        error_text=_describe(status, error_type, error_code, api_message, body, forbidden_text),
         http_status=status,
         retry_after_s=parse_retry_after(hdrs, wall_clock=wall_clock),
         request_id=hdrs.get("request-id") or _request_id_in(body),
@@ -264,7 +269,7 @@ def output_too_large(size_bytes: int, cap_bytes: int) -> Classification:
     return Classification(
         outcome=Outcome.BAD_REQUEST,
         error_class="output_too_large",
-        error_message=f"answer of {size_bytes} bytes exceeds the output cap of {cap_bytes} bytes",
+        error_text=f"answer of {size_bytes} bytes exceeds the output cap of {cap_bytes} bytes",
         http_status=200,
     )
 
@@ -375,14 +380,20 @@ def _describe(
     api_message: str,
     body: object,
     forbidden_text: str,
-) -> str:
+) -> str | DeferredText:
+    """Status, type and code now; the API's own words, when they must be checked against
+    the prompt, only when the message is read (see DeferredText)."""
     head = f"HTTP {status}" + (" stream error event" if status == 200 else "")
     if error_type:
         head += f" {_token(error_type, 'error')}"
     if error_code:
         head += f" ({_token(error_code, 'error_code')})"
+    if api_message and forbidden_text:
+        return DeferredText(
+            lambda: truncate_message(f"{head}: {sanitize_api_message(api_message, forbidden_text)}")
+        )
     if api_message:
-        head += ": " + sanitize_api_message(api_message, forbidden_text)
+        head += ": " + sanitize_api_message(api_message)
     elif body is not None and not isinstance(body, Mapping):
         head += " (the body was not JSON)"
     return truncate_message(head)

@@ -157,7 +157,7 @@ class InstantClaudeClient:
             headers={},
             retry_after_s=self._retry_after_s if outcome is Outcome.RATE_LIMITED else None,
             error_class=error_class,
-            error_message=None if error_class is None else f"scripted {outcome.value}",
+            error_text=None if error_class is None else f"scripted {outcome.value}",
             latency_s=0.0,
             ttft_s=0.0 if request.stream and answered else None,
             response_id=f"msg_instant_{n}" if status == 200 else None,

@@ -8,7 +8,7 @@ library) so the pipeline, the limiter and the tests can import it cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
@@ -16,7 +16,52 @@ from stream.caching.rules import Ttl
 from stream.errors import DocstreamError, Outcome
 from stream.models.result import Usage
 
-__all__ = ["CallFailed", "CallRequest", "CallResult", "ClaudeClient", "PromptPart"]
+__all__ = [
+    "CallFailed",
+    "CallRequest",
+    "CallResult",
+    "ClaudeClient",
+    "DeferredText",
+    "PromptPart",
+    "message_of",
+]
+
+
+class DeferredText:
+    """Text made on first read and then kept.
+
+    An API error message is made safe by a scan of the whole prompt (``stream.claude.
+    classify``); deferred, that scan runs only for a message something reads (a DLQ
+    record, a fatal pause, a log line), not for every 429 of a storm that is retried.
+    """
+
+    __slots__ = ("_make", "_text")
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make: Callable[[], str] | None = make
+        self._text = ""
+
+    def __str__(self) -> str:
+        if self._make is not None:
+            # Dropping the maker also drops the prompt it holds.
+            self._text, self._make = self._make(), None
+        return self._text
+
+    def __repr__(self) -> str:
+        return "DeferredText(<not read>)" if self._make is not None else repr(self._text)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DeferredText | str):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def message_of(text: str | DeferredText | None) -> str | None:
+    """The text of an error message field, made (once) if it was deferred."""
+    return text if text is None or isinstance(text, str) else str(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +113,8 @@ class CallResult:
     headers lower-cased, so the limiter can read ``anthropic-ratelimit-*``;
     ``retry_after_s`` is parsed from ``retry-after-ms`` / ``retry-after`` (seconds or an
     HTTP date) and is kept even above 60 s, unlike the SDK's own retry loop.
+    ``error_text`` holds the message, possibly deferred (``DeferredText``); read it as
+    ``error_message``.
     """
 
     outcome: Outcome
@@ -80,10 +127,14 @@ class CallResult:
     headers: Mapping[str, str] = field(default_factory=dict)
     retry_after_s: float | None = None
     error_class: str | None = None
-    error_message: str | None = None
+    error_text: str | DeferredText | None = None
     latency_s: float = 0.0
     ttft_s: float | None = None
     response_id: str | None = None
+
+    @property
+    def error_message(self) -> str | None:
+        return message_of(self.error_text)
 
     @property
     def ok(self) -> bool:
