@@ -138,7 +138,7 @@ def letter_record(
         consumer_group="g",
         outcome=outcome,
         error_class=error_class,
-        error_text=f"{outcome}: scripted",
+        error_message=f"{outcome}: scripted",
         http_status=400 if outcome == "bad_request" else None,
         stage=stage,
         model=model,
