@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 from stream.calls import Caller
-from stream.claude import ClaudeClient, make_client
+from stream.claude import ClaudeClient, make_client_warming
 from stream.concurrency import (
     BreakerState,
     CircuitBreaker,
@@ -117,7 +117,9 @@ async def run_worker(
     clock = MonotonicClock()
     pipelines, default = load_pipelines(settings, pipeline)
     own_client = client is None
-    claude = client or make_client(settings, pool_size=settings.limits.max_concurrency)
+    # Built in a thread while the worker joins its group: the SDK import is most of
+    # our share of a cold start (README, "Cold start").
+    claude = client or make_client_warming(settings, pool_size=settings.limits.max_concurrency)
     metrics = Metrics(group=settings.kafka.group_id)
     caller = build_caller(settings, claude, clock, metrics)
     started = clock.now()

@@ -9,7 +9,7 @@ Everything else depends on ``ClaudeClient`` and the frozen values ``CallRequest`
 from __future__ import annotations
 
 from stream.claude.cost import cost_usd, estimate_input_tokens, price_for
-from stream.claude.factory import make_client
+from stream.claude.factory import make_client, make_client_warming
 from stream.claude.instant import InstantClaudeClient
 from stream.claude.types import CallFailed, CallRequest, CallResult, ClaudeClient
 
@@ -22,5 +22,6 @@ __all__ = [
     "cost_usd",
     "estimate_input_tokens",
     "make_client",
+    "make_client_warming",
     "price_for",
 ]

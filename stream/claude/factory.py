@@ -12,7 +12,7 @@ from __future__ import annotations
 from stream.claude.types import ClaudeClient
 from stream.config import ConfigError, Settings
 
-__all__ = ["ANTHROPIC_API_URL", "make_client"]
+__all__ = ["ANTHROPIC_API_URL", "make_client", "make_client_warming"]
 
 ANTHROPIC_API_URL = "https://api.anthropic.com"
 # The simulator ignores credentials, but the SDK refuses to send a request without one.
@@ -30,10 +30,7 @@ def make_client(settings: Settings, *, pool_size: int) -> ClaudeClient:
     from stream.claude.classify import output_cap_for
     from stream.claude.client import AnthropicClaudeClient
 
-    key = settings.api_key()
-    base_url = settings.claude.base_url
-    if base_url is None and key is None:
-        raise ConfigError(_NO_ENDPOINT)
+    key, base_url = _endpoint(settings)
     return AnthropicClaudeClient(
         api_key=key if key is not None else _SIMULATOR_KEY,
         base_url=base_url if base_url is not None else ANTHROPIC_API_URL,
@@ -43,3 +40,19 @@ def make_client(settings: Settings, *, pool_size: int) -> ClaudeClient:
         max_output_bytes=output_cap_for(settings.kafka.max_request_size),
     )
 
+
+def make_client_warming(settings: Settings, *, pool_size: int) -> ClaudeClient:
+    """``make_client``, built in a background thread (``WarmingClaudeClient``); bad
+    settings still raise ``ConfigError`` here, at once."""
+    from stream.claude.warming import WarmingClaudeClient
+
+    _endpoint(settings)
+    return WarmingClaudeClient(lambda: make_client(settings, pool_size=pool_size))
+
+
+def _endpoint(settings: Settings) -> tuple[str | None, str | None]:
+    key = settings.api_key()
+    base_url = settings.claude.base_url
+    if base_url is None and key is None:
+        raise ConfigError(_NO_ENDPOINT)
+    return key, base_url

@@ -20,6 +20,7 @@ _SCENARIOS = {
     "multi-worker": "stream.bench.scenarios:multi_worker",
     "job": "stream.bench.job_cmd:command",
     "latency": "stream.bench.latency:command",
+    "coldstart": "stream.bench.coldstart:command",
     "cost": "stream.bench.cost_cmd:command",
 }
 

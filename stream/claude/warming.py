@@ -1,0 +1,51 @@
+"""A Claude client built in a background thread while the worker joins its group.
+
+Importing the SDK (``anthropic`` and its generated types) is most of our own share of a
+cold start: 0.4-1.2 s on this machine, when a worker then waits 1-5 s for its group
+join anyway. ``WarmingClaudeClient`` starts building the real client in a thread at
+once; the first call waits for it (normally long finished). The thread is joined by
+``aclose``; the import lock keeps a concurrent ``import anthropic`` elsewhere safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable
+
+from stream.claude.types import CallRequest, CallResult, ClaudeClient
+
+__all__ = ["WarmingClaudeClient"]
+
+
+class WarmingClaudeClient:
+    """A ``ClaudeClient`` whose real client ``build()`` makes in a background thread."""
+
+    def __init__(self, build: Callable[[], ClaudeClient]) -> None:
+        self._built: concurrent.futures.Future[ClaudeClient] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._build, args=(build,), name="claude-client-build", daemon=True
+        )
+        self._thread.start()
+
+    def _build(self, build: Callable[[], ClaudeClient]) -> None:
+        try:
+            self._built.set_result(build())
+        except BaseException as exc:  # handed to whoever awaits the client
+            self._built.set_exception(exc)
+
+    async def client(self) -> ClaudeClient:
+        """The real client, once built (re-raises what building raised)."""
+        return await asyncio.wrap_future(self._built)
+
+    async def call(self, request: CallRequest) -> CallResult:
+        return await (await self.client()).call(request)
+
+    async def count_tokens(self, request: CallRequest) -> int:
+        return await (await self.client()).count_tokens(request)
+
+    async def aclose(self) -> None:
+        client = await self.client()
+        await asyncio.to_thread(self._thread.join)
+        await client.aclose()

@@ -1,0 +1,44 @@
+"""The Claude client built in a background thread (cold start): same answers, same
+errors, bad settings still fail at once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from stream.claude import CallRequest, InstantClaudeClient, make_client_warming
+from stream.claude.warming import WarmingClaudeClient
+from stream.config import ConfigError, load_settings
+
+
+def _request() -> CallRequest:
+    return CallRequest(model="m", system="s", user="hello", max_tokens=10, document_id="d")
+
+
+async def test_the_real_client_is_built_off_the_event_loop_thread_and_answers() -> None:
+    built_on: list[str] = []
+
+    def build() -> InstantClaudeClient:
+        built_on.append(threading.current_thread().name)
+        return InstantClaudeClient()
+
+    client = WarmingClaudeClient(build)
+    result = await client.call(_request())
+    assert result.ok and await client.count_tokens(_request()) > 0
+    assert built_on == ["claude-client-build"]
+    await client.aclose()
+
+
+async def test_a_build_that_fails_fails_the_first_call() -> None:
+    def build() -> InstantClaudeClient:
+        raise RuntimeError("no SDK")
+
+    client = WarmingClaudeClient(build)
+    with pytest.raises(RuntimeError, match="no SDK"):
+        await client.call(_request())
+
+
+def test_bad_settings_raise_at_once_not_at_the_first_call() -> None:
+    with pytest.raises(ConfigError):
+        make_client_warming(load_settings(), pool_size=4)
