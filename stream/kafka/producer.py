@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ from stream.kafka.partitioner import partition_for_key
 __all__ = ["BatchDelivered", "Delivered", "KafkaSink", "OutRecord"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+# Closing flushes queued records; with the broker down that never ends (SIGTERM must).
+_CLOSE_DEADLINE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +78,14 @@ class KafkaSink:
         await start_client(self._kafka, self._producer.start, self._producer.stop)
 
     async def stop(self) -> None:
-        """Flushes what is queued, then closes."""
-        await self._producer.stop()
+        """Flushes what is queued, then closes; gives up after ``_CLOSE_DEADLINE_S``."""
+        try:
+            async with asyncio.timeout(_CLOSE_DEADLINE_S):
+                await self._producer.stop()
+        except TimeoutError:
+            # A broker that is down holds the flush forever; what was not acknowledged
+            # belongs to uncommitted offsets and is redelivered.
+            log.warning("producer close took over %.0f s; closed anyway", _CLOSE_DEADLINE_S)
 
     async def __aenter__(self) -> KafkaSink:
         await self.start()
