@@ -32,6 +32,7 @@ class Row:
     inputs: int
     outputs: int
     duplicates: int
+    worst_partition: int  # the most duplicates in one partition (I2 bounds this)
     crashes: int
     window: int
     dead_lettered: int
@@ -86,6 +87,7 @@ class Books:
             inputs=len(inputs),
             outputs=sum(outputs.values()),
             duplicates=sum(extra.values()),
+            worst_partition=max(extra.values(), default=0),
             crashes=self.crashes,
             window=window,
             dead_lettered=sum(books.dead.values()),
@@ -99,7 +101,7 @@ class Books:
 
 
 _HEAD = (
-    "scenario", "inputs", "outputs", "dup", "crashes", "window", "dlq",
+    "scenario", "inputs", "outputs", "dup", "dup/partition", "crashes", "window", "dlq",
     "I1", "I2", "I3", "I4", "s", "note",
 )  # fmt: skip
 
@@ -113,7 +115,7 @@ def format_table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
     for r in rows:
         cells = (
-            r.scenario, r.inputs, r.outputs, r.duplicates, r.crashes, r.window,
+            r.scenario, r.inputs, r.outputs, r.duplicates, r.worst_partition, r.crashes, r.window,
             r.dead_lettered, mark(r.i1), mark(r.i2), mark(r.i3), mark(r.i4),
             f"{r.seconds:.0f}", r.note,
         )  # fmt: skip

@@ -65,6 +65,22 @@ async def test_kill_9_five_times(
     _assert(await chaos.close("kill -9 x5"), record_row)
 
 
+async def test_kill_9_five_times_with_skip_finished(
+    chaos_settings: SettingsFactory, simulator_process_factory: SimFactory, record_row: list[Row]
+) -> None:
+    settings = chaos_settings({"processing.skip_finished": True})
+    await publish(settings, _docs(1000))
+    env = {"DOCSTREAM_PROCESSING__SKIP_FINISHED": "true"}
+    chaos = Chaos(settings, _slow(simulator_process_factory).base_url, env=env)
+    for _ in range(5):
+        worker = chaos.spawn(until_idle_s=60)
+        await chaos.progress(await chaos.done() + 60)
+        await chaos.kill9(worker)
+        await chaos.books.checkpoint()
+    await chaos.finish()
+    _assert(await chaos.close("kill -9 x5, skip_finished"), record_row)
+
+
 async def test_rebalance_storm(
     chaos_settings: SettingsFactory, simulator_process_factory: SimFactory, record_row: list[Row]
 ) -> None:
@@ -102,6 +118,9 @@ async def test_sigstopped_worker(
     chaos.books.crashes += 1  # its partitions move to the other worker: a crash for them
     await asyncio.sleep(2 * settings.kafka.session_timeout_ms / 1000)
     chaos.signal(stopped, signal.SIGCONT)
+    # Its return is a second unclean handover: its in-flight records finish and are
+    # written while the other worker redoes them, and its commits are refused.
+    chaos.books.crashes += 1
     for worker in (stopped, other):
         await chaos.exit_code(worker, 90)
     await chaos.finish()
