@@ -7,7 +7,10 @@ replay apply (``--until`` is a plain filter here: inspection has no position to 
 Document text is never part of a report unless ``show_values`` is set, and then only as
 a short preview (``PREVIEW_CHARS`` characters of UTF-8, or ``PREVIEW_BYTES`` bytes as
 hex when the value is not UTF-8). The size of the value is always reported; the error
-message header never holds document text (the worker guarantees it).
+message header never holds document text (the worker guarantees it). Without
+``show_values`` the completed stages appear by name only, and the original's own headers
+(set by whoever produced it, so possibly from the document) by size, except the W3C
+trace context.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +30,8 @@ from stream.dlq.entry import DlqEntry, read_entry
 from stream.dlq.filters import ReplayFilters, Selection, Verdict
 from stream.kafka.reader import read_topic
 from stream.models import HEADER_PREFIX
+from stream.models.pipeline_spec import STAGE_NAME_PATTERN
+from stream.ports import RawRecord
 
 __all__ = ["PREVIEW_BYTES", "PREVIEW_CHARS", "DlqReport", "Sample", "Tally", "inspect_dlq"]
 
@@ -33,6 +39,8 @@ PREVIEW_CHARS = 80
 PREVIEW_BYTES = 32
 _HEADER_CHARS = 200
 NONE = "(none)"
+_STAGE_NAME = re.compile(STAGE_NAME_PATTERN)
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})  # ids only, never content
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +185,6 @@ def hour_of(when: datetime) -> str:
 
 def sample(entry: DlqEntry, *, show_values: bool) -> Sample:
     record = entry.record
-    others = {
-        name: value.decode("utf-8", "replace")[:_HEADER_CHARS]
-        for name, value in record.headers
-        if not name.startswith(HEADER_PREFIX)
-    }
     value = record.value or b""
     return Sample(
         source=entry.coordinates,
@@ -189,7 +192,7 @@ def sample(entry: DlqEntry, *, show_values: bool) -> Sample:
         key=entry.key_text,
         context=_context(entry, show_values),
         problem=entry.problem,
-        other_headers=others,
+        other_headers=_other_headers(record, show_values),
         value_bytes=len(value),
         preview=preview(value) if show_values else None,
     )
@@ -203,12 +206,32 @@ def _context(entry: DlqEntry, show_values: bool) -> dict[str, Any]:
     context = entry.letter.model_dump(mode="json")
     carried = entry.letter.completed_stages
     if carried is not None and not show_values:
-        try:
-            names = sorted(json.loads(carried)["stages"])
-            context["completed_stages"] = f"{', '.join(names)} (outputs with --show-values)"
-        except (ValueError, KeyError, TypeError):
-            context["completed_stages"] = "(unreadable)"
+        context["completed_stages"] = _stage_names(carried)
     return context
+
+
+def _stage_names(carried: str) -> str:
+    """The names of the carried stages when the header holds a ``stages`` object keyed by
+    stage names; anything else (a damaged or foreign header) is not echoed at all."""
+    try:
+        stages = json.loads(carried).get("stages")
+    except (ValueError, AttributeError):
+        return "(unreadable)"
+    if not isinstance(stages, dict) or not all(_STAGE_NAME.match(name) for name in stages):
+        return "(unreadable)"
+    return f"{', '.join(sorted(stages))} (outputs with --show-values)"
+
+
+def _other_headers(record: RawRecord, show_values: bool) -> dict[str, str]:
+    """The original's own headers: values only for the trace context unless values are
+    shown (a producer may have put anything in them, e.g. a title)."""
+    return {
+        name: value.decode("utf-8", "replace")[:_HEADER_CHARS]
+        if show_values or name in _TRACE_HEADERS
+        else f"({len(value)} bytes; value with --show-values)"
+        for name, value in record.headers
+        if not name.startswith(HEADER_PREFIX)
+    }
 
 
 def preview(value: bytes) -> str:

@@ -9,10 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = ["PipelineSpec", "StageSpec"]
 
 
+STAGE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
 class StageSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    name: str = Field(pattern=STAGE_NAME_PATTERN)
     model: str | None = Field(None, description="None = claude.model from the settings")
     system: str = Field("", description="constant instructions; may not reference the document")
     user: str = Field(
