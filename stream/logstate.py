@@ -3,9 +3,8 @@
 ``StateLog`` is for our own loops: one line when a trouble starts, one when it changes
 or ends, with the count of repeats in between. ``RepeatFilter`` does the same for
 loggers we do not own (aiokafka retries a failing commit or connection every ~100 ms
-and logs each try): identical messages after the first are counted, and the next line
-that gets through (a different message, or the same one once ``every_s`` has passed)
-carries the count.
+and logs each try): a line seen in the last ``every_s`` is counted instead of logged,
+and its next copy after that carries the count.
 """
 
 from __future__ import annotations
@@ -47,26 +46,35 @@ class StateLog:
 
 
 class RepeatFilter(logging.Filter):
-    """Drops a record identical (logger, level, text) to the last one let through, for
-    up to ``every_s``; the next record let through says how many were dropped."""
+    """Lets a line (logger, level, text) through once per ``every_s``; the copies in
+    between are dropped and counted, and the next copy let through says how many. Lines
+    that alternate (aiokafka logs "Unable connect" and "Unable to update metadata" in
+    turn) are each counted on their own."""
 
-    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        every_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_lines: int = 1000,
+    ) -> None:
         super().__init__()
         self._every_s = every_s
         self._clock = clock
-        self._last: dict[str, tuple[tuple[int, str], float]] = {}
-        self._dropped: dict[str, int] = {}
+        self._max_lines = max_lines
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}  # -> (let through, dropped)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.levelno, record.getMessage())
+        key = (record.name, record.levelno, record.getMessage())
         now = self._clock()
-        last = self._last.get(record.name)
-        if last is not None and last[0] == key and now - last[1] < self._every_s:
-            self._dropped[record.name] = self._dropped.get(record.name, 0) + 1
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self._every_s:
+            self._seen[key] = (seen[0], seen[1] + 1)
             return False
-        dropped = self._dropped.pop(record.name, 0)
-        if dropped:
-            record.msg = f"{record.getMessage()} [{dropped} repeated lines dropped]"
+        if seen is not None and seen[1]:
+            record.msg = f"{key[2]} [{seen[1]} repeated lines dropped]"
             record.args = None
-        self._last[record.name] = (key, now)
+        if len(self._seen) >= self._max_lines:
+            self._seen.clear()  # bounded memory; at worst a line shows up once more
+        self._seen[key] = (now, 0)
         return True
