@@ -22,6 +22,7 @@ _SCENARIOS = {
     "latency": "stream.bench.latency:command",
     "coldstart": "stream.bench.coldstart:command",
     "cost": "stream.bench.cost_cmd:command",
+    "sanitize": "stream.bench.sanitize:command",
 }
 
 
