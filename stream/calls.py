@@ -346,7 +346,7 @@ class Caller:
         else:
             permit.ignored()
         if outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED):
-            controls.pacer.refused(reservation, rate_limited=outcome is Outcome.RATE_LIMITED)
+            controls.pacer.refused(reservation)
         if result.headers:
             controls.pacer.observe_headers(result.headers, reservation)
             self._spend_advertised(controls, reservation)

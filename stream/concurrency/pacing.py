@@ -122,7 +122,6 @@ class HeadroomPacer:
         blind_reservations: int | None = None,
         blind_doubling_s: float | None = None,
         blind_max: int | None = None,
-        contended_s: float = 30.0,
     ) -> None:
         if request_margin < 0 or not 0 <= token_margin < 1 or refill_window_s <= 0:
             raise ValueError("margins must be >= 0 (token_margin < 1), refill_window_s > 0")
@@ -145,8 +144,6 @@ class HeadroomPacer:
         self._blind_max = blind_max
         self._ramp_started: float | None = None  # the first reserve
         self._sent: deque[tuple[float, Reservation]] = deque()  # (sent at, reservation)
-        self._contended_until = -math.inf  # see ``refused``
-        self._contended_s = contended_s
 
         self._informed = False  # a call has reached the server and come back
         self._blocked_on: str | None = None
@@ -199,33 +196,15 @@ class HeadroomPacer:
                 continue
             held = sum(r.amounts()[kind] for r in newer)
             full_at = self._full_at(lower.get(prefix + "reset"))
-            # Contended: the refill since then is no longer counted on (see ``refused``).
-            others = limit / self._window if self.contended else 0.0
-            self._sync(kind, limit, remaining - held, full_at, remaining, as_of, others)
+            self._sync(kind, limit, remaining - held, full_at, remaining, as_of)
             if reservation is not None:
                 reservation._synced = True
         self._notify()
 
-    def refused(self, reservation: Reservation, *, rate_limited: bool) -> None:
-        """Its call was answered 429 (``rate_limited``) or 529: the server did not count
-        it. A 429 outside the blind ramp also means someone else spends this account
-        (or our reading of it was wrong): for ``contended_s`` the pacer stops counting
-        on the refill since a header's call went out (``TokenBucket.sync``'s ``as_of``).
-
-        Several workers on one account each see the whole refill in the headers and
-        cannot tell what the others will spend between two headers. Each counting all
-        of it as its own, three workers on one 3000 RPM limit got 429s for 20-40 % of
-        their requests. A lone worker meets a 429 only in its blind ramp, which does not
-        count, and keeps the fresher reading.
-        """
+    def refused(self, reservation: Reservation) -> None:
+        """Its call was answered 429 or 529: the server did not count it, so it is not
+        held against the next header either."""
         reservation._refused = True
-        if rate_limited and not reservation._blind:
-            self._contended_until = self._clock.now() + self._contended_s
-
-    @property
-    def contended(self) -> bool:
-        """A 429 outside the blind ramp came back within the last ``contended_s``."""
-        return self._clock.now() < self._contended_until
 
     def mark_sent(self, reservation: Reservation) -> None:
         """The call of ``reservation`` goes out now (its headers will describe the
@@ -371,7 +350,6 @@ class HeadroomPacer:
         full_at: float | None,
         remaining: int,
         as_of: float | None,
-        others_per_s: float = 0.0,
     ) -> None:
         refill = limit / self._window
         bucket = self._buckets.get(kind)
@@ -384,7 +362,6 @@ class HeadroomPacer:
             full_at=full_at,
             remaining=remaining,
             as_of=as_of,
-            others_per_s=others_per_s,
         )
 
     def _full_at(self, reset: str | None) -> float | None:

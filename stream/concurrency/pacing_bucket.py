@@ -88,7 +88,6 @@ class TokenBucket:
         full_at: float | None = None,
         remaining: float | None = None,
         as_of: float | None = None,
-        others_per_s: float = 0.0,
     ) -> None:
         """Adopt the server's numbers (capacity, refill, level, time of full refill).
 
@@ -97,8 +96,7 @@ class TokenBucket:
         ``as_of``: the clock time the server's numbers describe (when it admitted the
         call whose response carried them, a round trip ago). The refill since then is
         added: without it every header looked a latency's worth of refill poorer than
-        the account was, and a 1 s call at 50 requests/s hid 50 requests.
-        ``others_per_s``: what other clients of the account are taken to spend since."""
+        the account was, and a 1 s call at 50 requests/s hid 50 requests."""
         if capacity <= 0 or refill_per_s <= 0:
             raise ValueError("capacity and refill_per_s must be > 0")
         now = self._clock.now()
@@ -121,7 +119,7 @@ class TokenBucket:
             self._ceiling = min(self._capacity, max(estimate, self._seen))
         self._ceiling = max(self._ceiling, 1.0)
         age = now - since
-        refilled = min(has + age * self._refill, self._ceiling) - age * others_per_s
+        refilled = min(has + age * self._refill, self._ceiling)
         self._level = min(refilled - held, self._capacity)
         self._updated = now
         self._full_at = full_at

@@ -115,28 +115,3 @@ async def test_limiter_raise_to_wakes_the_waiters_it_makes_room_for() -> None:
     for t in waiting:
         t.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
-
-
-async def test_a_429_outside_the_blind_ramp_stops_counting_on_the_refill_since() -> None:
-    """A 429 in the blind ramp says nothing about other clients; one later does: then
-    a header from a call sent 1 s ago is taken as it stands (others may have spent the
-    refill), not as 10 requests richer."""
-    clock = ManualClock()
-    pacer = HeadroomPacer(clock, request_margin=0.0, blind_reservations=1)
-    blind = await pacer.reserve(1, 1)
-    pacer.mark_sent(blind)
-    pacer.refused(blind, rate_limited=True)
-    assert not pacer.contended
-    limits = {"anthropic-ratelimit-requests-limit": "600"}
-    pacer.observe_headers({**limits, "anthropic-ratelimit-requests-remaining": "5"}, blind)
-    pacer.release(blind)
-    late = await pacer.reserve(1, 1)
-    pacer.mark_sent(late)
-    pacer.refused(late, rate_limited=True)
-    assert pacer.contended
-    old = await pacer.reserve(1, 1)
-    pacer.mark_sent(old)
-    await clock.run_for(1.0)
-    pacer.observe_headers({**limits, "anthropic-ratelimit-requests-remaining": "3"}, old)
-    bucket = pacer.bucket("requests")
-    assert bucket is not None and bucket.level == pytest.approx(3)
