@@ -107,6 +107,7 @@ class Docstream:
         self.handler = RecordHandler(self.settings, self.caller, pipelines, self.pipeline)
         self._offsets = itertools.count()
         self._sequence = itertools.count(1)
+        self._closed = False
 
     async def __aenter__(self) -> Self:
         return self
@@ -120,6 +121,10 @@ class Docstream:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the HTTP client this object made (a client passed in stays open)."""
+        if self._closed:
+            return
+        self._closed = True
         self.metrics.close()
         if self._own_client:
             await self._client.aclose()

@@ -15,13 +15,16 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["InOrderAcks"]
+__all__ = ["InOrderAcks", "Slot"]
 
 E = TypeVar("E")
 
 
 @dataclass(slots=True)
-class _Slot(Generic[E]):
+class Slot(Generic[E]):
+    """One event's place in its partition's arrival order."""
+
+    partition: Hashable
     event: E
     finished: bool = False
 
@@ -31,21 +34,21 @@ class InOrderAcks(Generic[E]):
     that may now be acked (the finished prefix)."""
 
     def __init__(self) -> None:
-        self._queues: dict[Hashable, deque[_Slot[E]]] = {}
+        self._queues: dict[Hashable, deque[Slot[E]]] = {}
 
-    def arrived(self, partition: Hashable, event: E) -> _Slot[E]:
-        slot = _Slot(event)
+    def arrived(self, partition: Hashable, event: E) -> Slot[E]:
+        slot = Slot(partition, event)
         self._queues.setdefault(partition, deque()).append(slot)
         return slot
 
-    def finish(self, partition: Hashable, slot: _Slot[E]) -> list[E]:
+    def finish(self, slot: Slot[E]) -> list[E]:
         slot.finished = True
-        queue = self._queues[partition]
+        queue = self._queues[slot.partition]
         ready = []
         while queue and queue[0].finished:
             ready.append(queue.popleft().event)
         if not queue:
-            del self._queues[partition]
+            del self._queues[slot.partition]
         return ready
 
     def pending(self) -> int:

@@ -30,7 +30,7 @@ from stream.claude import ClaudeClient
 from stream.concurrency import MonotonicClock
 from stream.config import Settings
 from stream.errors import Failure, FatalOutcome, Outcome
-from stream.faust.acks import InOrderAcks
+from stream.faust.acks import InOrderAcks, Slot
 from stream.handler import Output
 from stream.library import Docstream, typed_output
 from stream.models import DeadLetter, Result
@@ -41,7 +41,7 @@ __all__ = ["LLMStage"]
 
 log = logging.getLogger(__name__)
 
-_Done = tuple[Any, Any, Result | DeadLetter]  # (partition, ack slot, outcome)
+_Done = tuple[Slot[EventT[Any]], Result | DeadLetter]
 
 
 class LLMStage:
@@ -61,7 +61,6 @@ class LLMStage:
         keywords.setdefault("group_id", app.conf.id)  # DLQ context names the Faust group
         self._app = app
         self._docstream = Docstream(settings, pipeline=pipeline, client=client, **keywords)
-        self._acks: InOrderAcks[EventT[Any]] = InOrderAcks()
         settings = self._docstream.settings
         self._observer = ProcessorTelemetry(self._docstream.metrics, settings.kafka.group_id)
         self._clock = MonotonicClock()
@@ -78,40 +77,39 @@ class LLMStage:
         """Yield each event's Result or DeadLetter as it finishes (not in offset order)."""
         _refuse_agent_concurrency()
         manual = stream.noack()
+        acks: InOrderAcks[EventT[Any]] = InOrderAcks()  # this agent's stream only
         done: asyncio.Queue[_Done] = asyncio.Queue()
         room = asyncio.Semaphore(self._docstream.settings.processing.buffer_size)
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._feed(manual, group, room, done))
+            group.create_task(self._feed(manual, acks, group, room, done))
             while True:
-                partition, slot, outcome = await done.get()
-                yield outcome
-                for event in self._acks.finish(partition, slot):
+                slot, outcome = await done.get()
+                yield outcome  # resumed when the agent body asks for the next outcome
+                for event in acks.finish(slot):
                     await manual.ack(event)
                     room.release()
 
     async def _feed(
         self,
         stream: StreamT[Any],
+        acks: InOrderAcks[EventT[Any]],
         group: asyncio.TaskGroup,
         room: asyncio.Semaphore,
         done: asyncio.Queue[_Done],
     ) -> None:
         async for event in stream.events():
             await room.acquire()  # buffer_size events in flight, then Faust's buffer fills
-            partition = event.message.tp
-            slot = self._acks.arrived(partition, event)
-            group.create_task(self._one(event, partition, slot, done))
+            slot = acks.arrived(event.message.tp, event)
+            group.create_task(self._one(slot, done))
 
-    async def _one(
-        self, event: EventT[Any], partition: Any, slot: Any, done: asyncio.Queue[_Done]
-    ) -> None:
-        record = _raw_record(event)
+    async def _one(self, slot: Slot[EventT[Any]], done: asyncio.Queue[_Done]) -> None:
+        record = _raw_record(slot.event)
         self._observer.dispatched(record)
         with self._observer.processing(record):  # the worker's spans and metrics
             output = await self._handle(record)
             output = await self._deliver(record, output)
         self._observer.completed(output)
-        await done.put((partition, slot, typed_output(output)))
+        await done.put((slot, typed_output(output)))
 
     async def _handle(self, record: RawRecord) -> Output:
         while True:

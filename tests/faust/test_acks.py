@@ -13,10 +13,10 @@ def test_a_finished_event_waits_for_the_one_before_it() -> None:
     acks: InOrderAcks[str] = InOrderAcks()
     first, second, third = (acks.arrived("p0", e) for e in ("e0", "e1", "e2"))
     other = acks.arrived("p1", "f0")
-    assert acks.finish("p0", second) == []  # e0 still running: acking e1 would let
-    assert acks.finish("p0", third) == []  # Faust commit past e0
-    assert acks.finish("p1", other) == ["f0"]  # partitions are independent
-    assert acks.finish("p0", first) == ["e0", "e1", "e2"]
+    assert acks.finish(second) == []  # e0 still running: acking e1 would let
+    assert acks.finish(third) == []  # Faust commit past e0
+    assert acks.finish(other) == ["f0"]  # partitions are independent
+    assert acks.finish(first) == ["e0", "e1", "e2"]
     assert acks.pending() == 0
 
 
@@ -25,16 +25,16 @@ def test_any_finishing_order_acks_each_partition_in_arrival_order(
     events: list[tuple[int, int]], rng: object
 ) -> None:
     acks: InOrderAcks[int] = InOrderAcks()
-    slots = [(p, acks.arrived(p, i)) for i, (p, _) in enumerate(events)]
+    slots = [acks.arrived(p, i) for i, (p, _) in enumerate(events)]
     order = list(range(len(slots)))
     rng.shuffle(order)  # type: ignore[attr-defined]
     acked: list[int] = []
     finished: set[int] = set()
     for index in order:
-        partition, slot = slots[index]
+        slot = slots[index]
         finished.add(index)
-        for event in acks.finish(partition, slot):
-            assert all(j in finished for j in range(event + 1) if events[j][0] == partition)
+        for event in acks.finish(slot):
+            assert all(j in finished for j in range(event + 1) if events[j][0] == slot.partition)
             acked.append(event)
     for partition in {p for p, _ in events}:
         mine = [i for i in acked if events[i][0] == partition]

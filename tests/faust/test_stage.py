@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from faust.exceptions import ImproperlyConfigured
 
+from stream.kafka.group import committed_offsets
+from stream.library import read_results
 from stream.models import HEADER_PREFIX, DeadLetter, Result
 from stream.simulator import SimulatorServer
 from stream.telemetry.setup import InMemoryTelemetry
@@ -46,6 +48,41 @@ async def test_results_and_a_dead_letter_reach_the_agent_and_their_topics(
     (dlq,) = await read_all(settings, settings.kafka.topics.dlq)
     assert dlq.value == b"not json"
     assert header(dlq, HEADER_PREFIX + "original.topic") == settings.kafka.topics.input
+    typed = [result async for result in read_results(settings)]
+    assert sorted(r.document_id for r in typed) == ["a", "b", "c"]
+
+
+async def test_an_auth_failure_holds_its_event_until_it_clears_and_never_dead_letters(
+    settings_factory: SettingsFactory, simulator: SimulatorServer
+) -> None:
+    """401 is not the document's fault: while it lasts the event is held (its offset is
+    not committed past, the documents after it go through); once the key works again it
+    becomes a result. Nothing is dead-lettered."""
+    settings = settings_factory(
+        {
+            "claude.base_url": simulator.base_url,
+            "kafka.topics.partitions": 1,
+            "limits.pause_on_fatal_s": 1.0,
+        }
+    )
+    topics = settings.kafka.topics
+    held = _doc("held", "[[sim:auth*3]]")  # three 401s, one pause after each
+    await publish(settings, [held, _doc("next-1"), _doc("next-2")])
+
+    async with faust_app(settings) as running:
+        await running.wait_for(2)
+        await running.app.commit({topics.input})
+        committed = await committed_offsets(settings.kafka, settings.kafka.group_id, topics.input)
+        await running.wait_for(3)
+
+    assert running.errors == []
+    assert committed.get(0, 0) == 0
+    assert [o.document_id for o in running.outcomes if isinstance(o, Result)] == [
+        "next-1",
+        "next-2",
+        "held",
+    ]
+    assert await read_all(settings, topics.dlq) == []
 
 
 async def test_a_burst_over_the_rate_limit_is_paced_and_nothing_is_dead_lettered(

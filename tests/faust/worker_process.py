@@ -32,6 +32,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "DOCSTREAM_KAFKA__TOPICS__DLQ": topics.dlq,
         "DOCSTREAM_CLAUDE__BASE_URL": settings.claude.base_url or "",
         "DOCSTREAM_CLAUDE__TIMEOUT_S": str(settings.claude.timeout_s),
+        "DOCSTREAM_LIMITS__ALGORITHM": settings.limits.algorithm,
+        "DOCSTREAM_LIMITS__INITIAL_CONCURRENCY": str(settings.limits.initial_concurrency),
+        "DOCSTREAM_LIMITS__MIN_CONCURRENCY": str(settings.limits.min_concurrency),
+        "DOCSTREAM_LIMITS__MAX_CONCURRENCY": str(settings.limits.max_concurrency),
     }
 
 
