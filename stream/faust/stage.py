@@ -27,7 +27,6 @@ from faust.exceptions import ImproperlyConfigured
 from faust.types import AppT, EventT, StreamT
 
 from stream.claude import ClaudeClient
-from stream.concurrency import MonotonicClock
 from stream.config import Settings
 from stream.errors import Failure, FatalOutcome, Outcome
 from stream.faust.acks import InOrderAcks, Slot
@@ -63,7 +62,6 @@ class LLMStage:
         self._docstream = Docstream(settings, pipeline=pipeline, client=client, **keywords)
         settings = self._docstream.settings
         self._observer = ProcessorTelemetry(self._docstream.metrics, settings.kafka.group_id)
-        self._clock = MonotonicClock()
 
     @property
     def docstream(self) -> Docstream:
@@ -112,13 +110,15 @@ class LLMStage:
         await done.put((slot, typed_output(output)))
 
     async def _handle(self, record: RawRecord) -> Output:
-        while True:
-            try:
-                return await self._docstream.handle(record)
-            except FatalOutcome as fatal:  # no document is at fault: hold it, never DLQ
-                wait = self._docstream.settings.limits.pause_on_fatal_s
-                log.error("%s: holding offset %d, retrying in %.0f s", fatal, record.offset, wait)
-                await self._clock.sleep(wait)
+        try:
+            return await self._docstream.handle(record)
+        except FatalOutcome as fatal:
+            # Auth or unknown model: the fatal gate is shut for good and no document is at
+            # fault. Never DLQ, never ack: Faust commits nothing past this event. Held
+            # until the worker is killed (a graceful stop waits for it: stream_wait_empty).
+            log.error("%s: holding %s/%d@%d", fatal, record.topic, record.partition, record.offset)
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable") from fatal
 
     async def _deliver(self, record: RawRecord, output: Output) -> Output:
         try:

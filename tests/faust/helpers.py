@@ -37,7 +37,11 @@ class RunningApp:
 
 @contextlib.asynccontextmanager
 async def faust_app(
-    settings: Settings, *, concurrency: int = 1, **stage_kw: Any
+    settings: Settings,
+    *,
+    concurrency: int = 1,
+    app_conf: dict[str, Any] | None = None,
+    **stage_kw: Any,
 ) -> AsyncIterator[RunningApp]:
     """The README's shape: documents -> LLMStage -> results/DLQ, outcomes collected."""
     app = faust.App(
@@ -45,6 +49,7 @@ async def faust_app(
         broker=f"kafka://{settings.kafka.bootstrap_servers}",
         web_enabled=False,
         **FAUST_GROUP_TIMEOUTS,
+        **(app_conf or {}),
     )
     documents = app.topic(settings.kafka.topics.input, value_serializer="raw")
     running = RunningApp(app, LLMStage(app, settings, **stage_kw))
