@@ -14,6 +14,7 @@ dead-lettered for rate limiting alone (design.md section 5).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections import Counter
@@ -43,6 +44,7 @@ from stream.concurrency import (
     SpendHold,
     backoff_delay,
     build_limit,
+    sleep_or_event,
 )
 from stream.config import LimitsSettings, ModelPrice
 from stream.errors import (
@@ -133,6 +135,7 @@ class Caller:
         self.gate = RetryAfterGate(clock, rng=self._rng)
         self.fatal_gate = FatalGate(clock, pause_s=limits.pause_on_fatal_s)
         self._calls_stopped = False
+        self._stopping = asyncio.Event()
         self.controls: dict[str, ModelControls] = {}
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
         self._observer = observer or NullCallObserver()
@@ -213,7 +216,9 @@ class Caller:
         """Drain: calls in flight finish; every attempt not yet sent raises CallsStopped
         (when it reaches the front of its waits, or at once if it starts now)."""
         self._calls_stopped = True
+        self._stopping.set()  # backoffs end now
         self.fatal_gate.release()  # waiters held by a spend cap end now, not at the deadline
+        self.gate.release()  # and those waiting out a 429's retry-after
 
     def _check_calls_allowed(self) -> None:
         if self._calls_stopped:
@@ -403,4 +408,4 @@ class Caller:
             retry_after=result.retry_after_s,
         )
         with self._observer.backing_off(delay):
-            await self._clock.sleep(delay)
+            await sleep_or_event(self._clock, delay, self._stopping)

@@ -19,10 +19,17 @@ class ScriptedClaude(InstantClaudeClient):
     scripted by ``<<OUTCOME>>`` / ``<<OUTCOME*K>>`` markers in the document text, every
     call recorded, a short retry-after on 429s."""
 
-    def __init__(self, *, max_delay_s: float = 0.0, seed: int = 1, fail_first: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        max_delay_s: float = 0.0,
+        seed: int = 1,
+        fail_first: int = 0,
+        retry_after_s: float = 0.01,
+    ) -> None:
         super().__init__(
             text_for=_answer,
-            retry_after_s=0.01,
+            retry_after_s=retry_after_s,
             record_calls=True,
             markers=True,
             fail_first=fail_first,

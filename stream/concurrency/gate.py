@@ -10,11 +10,12 @@ calls and workers held back together do not hit the server in the same instant.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 from dataclasses import dataclass
 
-from stream.concurrency.clock import Clock
+from stream.concurrency.clock import Clock, sleep_or_event
 
 __all__ = ["RetryAfterGate"]
 
@@ -37,6 +38,7 @@ class RetryAfterGate:
         self._jitter = jitter
         self._rng = rng or random.Random()
         self._blocks: dict[str, _Block] = {}
+        self._released = asyncio.Event()
 
     def block(self, key: str, retry_after_s: float) -> None:
         """Hold every call to ``key`` for ``retry_after_s`` from now (extend, never shorten)."""
@@ -58,17 +60,22 @@ class RetryAfterGate:
             return None
         return current.until
 
+    def release(self) -> None:
+        """Shutdown: every waiter, now and later, goes on at once."""
+        self._released.set()
+
     async def wait(self, key: str) -> float:
         """Waits until the gate for ``key`` is open (plus jitter); returns seconds waited."""
         start = self._clock.now()
-        while (current := self._blocks.get(key)) is not None:
+        while (current := self._blocks.get(key)) is not None and not self._released.is_set():
             now = self._clock.now()
             if now >= current.until:
                 if self._blocks.get(key) is current:
                     del self._blocks[key]
                 break
             spread = self._rng.uniform(0.0, self._jitter * current.length)
-            await self._clock.sleep(current.until - now + spread)
+            if await sleep_or_event(self._clock, current.until - now + spread, self._released):
+                break
             if self._blocks.get(key) is current:
                 break  # not extended while we slept; jitter is already served
         return self._clock.now() - start

@@ -15,6 +15,7 @@ from stream.claude.types import CallRequest, CallResult
 from stream.concurrency import ManualClock
 from stream.errors import Outcome
 from stream.processor import EXIT_UNCOMMITTED, StopPolicy
+from tests.fakes import ScriptedClaude
 from tests.processor.fake_ports import (
     DLQ,
     RESULTS,
@@ -228,3 +229,40 @@ async def test_a_drain_during_a_spend_cap_ends_without_waiting_for_the_probe() -
     assert clock.now() - stopped_at < 30.0
     assert len(client.capped_calls) == calls_before
     assert not sink.sent and source.committed.get(("docs", 0), 0) == 0
+
+
+_UNAVAILABLE = CallResult(
+    outcome=Outcome.TRANSIENT, http_status=503, error_class="api_error", retry_after_s=20.0
+)
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        # a 503 with retry-after 20 s: the backoff is at least that long
+        InstantClaudeClient(script={"p0-0": [_UNAVAILABLE]}, record_calls=True),
+        # a 429 with retry-after 60 s: the model's retry-after gate holds the retry
+        ScriptedClaude(retry_after_s=60.0),
+    ],
+    ids=["in-backoff", "at-retry-after"],
+)
+async def test_a_drain_ends_calls_waiting_to_retry_without_sending_them(
+    client: InstantClaudeClient,
+) -> None:
+    """A record backing off after a 503, or waiting out a 429's retry-after, when SIGTERM
+    comes: its wait ends at once and no call is sent (not at the drain deadline)."""
+    clock = ManualClock(auto_advance=True)
+    source, sink = FakeSource(clock), FakeSink()
+    source.add_doc(0, "p0-0", "text <<rate_limited>>")
+    processor = build_processor(source, sink, client, clock)
+    run = asyncio.create_task(processor.run())
+    await until(lambda: len(client.calls) == 1)
+    await until(lambda: clock.now() > 1.0)  # now in the backoff or at the gate
+    stopped_at = clock.now()
+
+    processor.request_stop()
+    assert await run == 0
+
+    assert len(client.calls) == 1
+    assert clock.now() - stopped_at < 10.0
+    assert not sink.sent
