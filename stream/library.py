@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -18,7 +19,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ValidationError
 
 from stream.claude import ClaudeClient, make_client
-from stream.concurrency import MonotonicClock
+from stream.concurrency import BreakerState, GateChange, GateState, MonotonicClock
 from stream.config import ConfigError, Settings, load_settings
 from stream.handler import Output, RecordHandler
 from stream.models import DeadLetter, Document, Result
@@ -33,6 +34,8 @@ __all__ = [
     "settings_from_keywords",
     "typed_output",
 ]
+
+log = logging.getLogger(__name__)
 
 # The source a direct call reports in Result.source and the DLQ context: not a topic.
 DIRECT_TOPIC = "(direct)"
@@ -74,6 +77,19 @@ def settings_from_keywords(settings: Settings | None = None, /, **keywords: Any)
         raise ConfigError(f"{where}: {first['msg']}") from None
 
 
+def _log_gate_change(change: GateChange) -> None:
+    """One line per state change of the fatal gate (spend cap, auth), never one per call."""
+    if change.state is GateState.OPEN:
+        log.warning("fatal gate open: the probe call succeeded; calls resume")
+    elif change.state is GateState.CLOSED:
+        then = "for good" if change.probe_at is None else "until a probe call succeeds"
+        log.error("%s: %s; every call held %s", change.reason, change.message, then)
+
+
+def _log_breaker_transition(old: BreakerState, new: BreakerState) -> None:
+    log.warning("circuit breaker %s -> %s", old.value, new.value)
+
+
 def typed_output(output: Output) -> Result | DeadLetter:
     """The handler's record as the model a user reads: the Result, or the DLQ context."""
     if output.failure is None:
@@ -105,6 +121,8 @@ class Docstream:
         self.metrics = Metrics(group=self.settings.kafka.group_id)
         self.caller = build_caller(self.settings, self._client, MonotonicClock(), self.metrics)
         self.handler = RecordHandler(self.settings, self.caller, pipelines, self.pipeline)
+        self.caller.fatal_gate.on_change.append(_log_gate_change)
+        self.caller.breaker.on_transition.append(_log_breaker_transition)
         self._offsets = itertools.count()
         self._sequence = itertools.count(1)
         self._closed = False

@@ -116,7 +116,7 @@ class LLMStage:
             # Auth or unknown model: the fatal gate is shut for good and no document is at
             # fault. Never DLQ, never ack: Faust commits nothing past this event. Held
             # until the worker is killed (a graceful stop waits for it: stream_wait_empty).
-            log.error("%s: holding %s/%d@%d", fatal, record.topic, record.partition, record.offset)
+            log.debug("%s: holding %s/%d@%d", fatal, record.topic, record.partition, record.offset)
             await asyncio.Event().wait()
             raise AssertionError("unreachable") from fatal
 

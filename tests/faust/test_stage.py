@@ -54,10 +54,11 @@ async def test_results_and_a_dead_letter_reach_the_agent_and_their_topics(
 
 
 async def test_an_auth_failure_holds_its_event_never_dead_letters_nor_commits_past_it(
-    settings_factory: SettingsFactory, simulator: SimulatorServer
+    settings_factory: SettingsFactory, simulator: SimulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """401 is not the document's fault and shuts the fatal gate for good: the event is
-    held (no DLQ record, no ack), so Faust commits up to it and never past it."""
+    """401 is not the document's fault and shuts the fatal gate for good: the events are
+    held (no DLQ record, no ack), so Faust commits up to them and never past; one log
+    line says so."""
     settings = settings_factory(
         {"claude.base_url": simulator.base_url, "kafka.topics.partitions": 1}
     )
@@ -66,7 +67,7 @@ async def test_an_auth_failure_holds_its_event_never_dead_letters_nor_commits_pa
     # A held event blocks Faust's graceful stop (stream_wait_empty); the test stops anyway.
     async with faust_app(settings, app_conf={"stream_wait_empty": False}) as running:
         await running.wait_for(2)
-        await publish(settings, [_doc("held", "[[sim:auth]]")])
+        await publish(settings, [_doc("held", "[[sim:auth]]"), _doc("held-too", "[[sim:auth]]")])
         await _until_status(simulator, "401")
         await running.app.commit({topics.input})
         committed = await committed_offsets(settings.kafka, settings.kafka.group_id, topics.input)
@@ -76,6 +77,10 @@ async def test_an_auth_failure_holds_its_event_never_dead_letters_nor_commits_pa
     assert len(running.outcomes) == 2
     assert committed == {0: 2}  # the held event is offset 2
     assert await read_all(settings, topics.dlq) == []
+    gate = [r for r in caplog.records if r.name == "stream.library" and r.levelname == "ERROR"]
+    assert len(gate) == 1
+    assert "authentication_error" in gate[0].getMessage()
+    assert "every call held for good" in gate[0].getMessage()
 
 
 async def _until_status(simulator: SimulatorServer, status: str) -> None:
