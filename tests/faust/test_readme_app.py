@@ -21,7 +21,7 @@ from tests.faust.worker_process import FaustWorker, write_app
 from tests.fixtures.broker import SettingsFactory
 from tests.processor.helpers import header, read_all
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(400)]
 
 
 def _doc(doc_id: str, text: str = "hello") -> bytes:
@@ -33,14 +33,17 @@ async def _result_ids(settings: Settings) -> Counter[str]:
     return Counter(json.loads(r.value or b"")["document_id"] for r in records)
 
 
-async def _until(condition, what: str, timeout_s: float = 90.0) -> None:  # type: ignore[no-untyped-def]
+async def _until(  # type: ignore[no-untyped-def]
+    condition, what: str, worker: FaustWorker, timeout_s: float = 120.0
+) -> None:
     """Poll ``condition`` (async, returns bool); a bound on a hang, not a measurement."""
     try:
         async with asyncio.timeout(timeout_s):
             while not await condition():  # noqa: ASYNC110 - a broker or another process
                 await asyncio.sleep(0.25)
     except TimeoutError:
-        raise AssertionError(f"gave up waiting for {what}") from None
+        tail = worker.log()[-4000:]
+        raise AssertionError(f"gave up waiting for {what}; worker log:\n{tail}") from None
 
 
 def _last_table(log: str) -> dict[str, int]:
@@ -69,7 +72,7 @@ async def test_the_readme_app_writes_results_a_dead_letter_and_counts_outcomes(
     await publish(settings, [b"\xff not utf-8"] + [_doc(d) for d in ids])
     worker = FaustWorker(write_app(tmp_path), settings, "worker")
     try:
-        await _until(lambda: _table_has_results(worker, 3), "the first results")
+        await _until(lambda: _table_has_results(worker, 3), "the first results", worker)
     finally:
         # off the loop: the simulator serves the draining worker from this event loop
         code = await asyncio.to_thread(worker.stop)
@@ -109,7 +112,7 @@ async def test_kill_9_mid_stream_then_restart_loses_no_document(
     app = write_app(tmp_path)
     first = FaustWorker(app, settings, "first")
     try:
-        await _until(lambda: _has(settings, fast), "partition 0's fast documents")
+        await _until(lambda: _has(settings, fast), "partition 0's fast documents", first)
         later = [f"p1-{i}" for i in range(3)]
         await publish(settings, [_doc(d) for d in later], partition=1)
 
@@ -117,14 +120,14 @@ async def test_kill_9_mid_stream_then_restart_loses_no_document(
             offsets = await committed_offsets(settings.kafka, settings.kafka.group_id, topics.input)
             return offsets.get(1) == len(later)
 
-        await _until(partition_1_committed, "a commit after the fast documents")
+        await _until(partition_1_committed, "a commit after the fast documents", first)
         committed = await committed_offsets(settings.kafka, settings.kafka.group_id, topics.input)
         assert committed.get(0, 0) == 0, "committed past the document still in flight"
     finally:
         await asyncio.to_thread(first.kill)
     second = FaustWorker(app, settings, "second")
     try:
-        await _until(lambda: _has(settings, slow), "the hung document after the restart")
+        await _until(lambda: _has(settings, slow), "the hung document after the restart", second)
     finally:
         await asyncio.to_thread(second.stop)
     ids = await _result_ids(settings)
