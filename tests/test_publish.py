@@ -31,6 +31,7 @@ from stream.publish import (
 )
 from stream.publish_sources import Candidate, Rejected, validate_line
 from tests.fixtures.broker import SettingsFactory
+from tests.fixtures.env import kafka_env
 
 pytestmark = pytest.mark.kafka
 
@@ -179,7 +180,7 @@ def test_cli_publish_strict_exits_1_and_prints_sent_count(
     path = tmp_path / "docs.jsonl"
     path.write_bytes(JSONL)
     result = CliRunner().invoke(
-        cli, ["publish", str(path), "--strict", "--no-progress"], env=_env(kafka)
+        cli, ["publish", str(path), "--strict", "--no-progress"], env=kafka_env(kafka)
     )
     assert result.exit_code == 1, result.output
     assert f"stopped at {path}:3" in result.stderr
@@ -192,7 +193,7 @@ def test_cli_publish_stdin_reports_rejections_and_summary(
     """``docstream publish -`` publishes stdin, lists rejected lines, prints the summary."""
     kafka = settings_factory().kafka
     result = CliRunner().invoke(
-        cli, ["publish", "-", "--no-progress"], input=JSONL, env=_env(kafka)
+        cli, ["publish", "-", "--no-progress"], input=JSONL, env=kafka_env(kafka)
     )
     assert result.exit_code == 0, result.output
     assert "rejected <stdin>:3: invalid_json" in result.stderr
@@ -200,16 +201,6 @@ def test_cli_publish_stdin_reports_rejections_and_summary(
     assert result.stdout.startswith("sent 3, rejected 2,")
     got = asyncio.run(_read(kafka))
     assert sorted(r.key or b"" for r in got) == [b"a", b"b", b"d"]
-
-
-def _env(kafka: KafkaSettings) -> dict[str, str]:
-    return {
-        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCSTREAM_KAFKA__PROFILE": kafka.profile,
-        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
-        "DOCSTREAM_KAFKA__TOPICS__RESULTS": kafka.topics.results,
-        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
-    }
 
 
 # -- keys -------------------------------------------------------------------------------

@@ -16,23 +16,13 @@ from stream.telemetry.propagation import TRACEPARENT
 from tests.cli.helpers import docstream
 from tests.dlq.helpers import letter_record, put_dlq, read_all
 from tests.fixtures.broker import SettingsFactory
+from tests.fixtures.env import kafka_env
 
 pytestmark = pytest.mark.kafka
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    kafka = settings.kafka
-    return {
-        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCSTREAM_KAFKA__PROFILE": kafka.profile,
-        "DOCSTREAM_KAFKA__GROUP_ID": kafka.group_id,
-        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
-        "DOCSTREAM_KAFKA__TOPICS__RESULTS": kafka.topics.results,
-        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
-        "DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS": "2000",
-        "DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
-        "DOCSTREAM_TELEMETRY__EXPORTER": "console",
-    }
+    return {**kafka_env(settings.kafka), "DOCSTREAM_TELEMETRY__EXPORTER": "console"}
 
 
 def _spans(stderr: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from stream.dlq.filters import ReplayFilters
 from stream.dlq.inspect import inspect_dlq
 from tests.dlq.helpers import SECRET, letter_record, put_dlq, read_all
 from tests.fixtures.broker import SettingsFactory
+from tests.fixtures.env import kafka_env
 
 pytestmark = pytest.mark.kafka
 
@@ -84,19 +85,6 @@ async def test_inspect_samples_newest_first_without_values_unless_asked(
     assert previews["c"] is not None and previews["c"].startswith("hex: 7b 22 69 64")
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    kafka = settings.kafka
-    return {
-        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCSTREAM_KAFKA__PROFILE": kafka.profile,
-        "DOCSTREAM_KAFKA__GROUP_ID": kafka.group_id,
-        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
-        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
-        "DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
-        "DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
-    }
-
-
 def test_cli_inspect_table_and_json_never_print_document_text(
     settings_factory: SettingsFactory,
 ) -> None:
@@ -104,12 +92,11 @@ def test_cli_inspect_table_and_json_never_print_document_text(
     settings = settings_factory()
     asyncio.run(_fill(settings))
     runner = CliRunner()
+    env = kafka_env(settings.kafka)
 
-    table = runner.invoke(cli, ["dlq", "inspect", "--show", "3"], env=_env(settings))
-    as_json = runner.invoke(cli, ["dlq", "inspect", "--format", "json"], env=_env(settings))
-    values = runner.invoke(
-        cli, ["dlq", "inspect", "--show", "3", "--show-values"], env=_env(settings)
-    )
+    table = runner.invoke(cli, ["dlq", "inspect", "--show", "3"], env=env)
+    as_json = runner.invoke(cli, ["dlq", "inspect", "--format", "json"], env=env)
+    values = runner.invoke(cli, ["dlq", "inspect", "--show", "3", "--show-values"], env=env)
 
     assert table.exit_code == 0, table.output
     assert "invalid_utf8" in table.output and "refusal" in table.output
@@ -124,19 +111,20 @@ def test_cli_replay_dry_run_then_real_run(settings_factory: SettingsFactory) -> 
     settings = settings_factory()
     asyncio.run(_fill(settings))
     runner = CliRunner()
+    env = kafka_env(settings.kafka)
     args = ["dlq", "replay", "--outcome", "refused", "--format", "json"]
 
-    dry = runner.invoke(cli, [*args, "--dry-run"], env=_env(settings))
+    dry = runner.invoke(cli, [*args, "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output
     planned = json.loads(dry.output)["dry_run"]
     sent_by_dry_run = asyncio.run(read_all(settings, settings.kafka.topics.input))
-    real = runner.invoke(cli, args, env=_env(settings))
-    rerun = runner.invoke(cli, [*args[:-2], "--no-progress"], env=_env(settings))
+    real = runner.invoke(cli, args, env=env)
+    rerun = runner.invoke(cli, [*args[:-2], "--no-progress"], env=env)
 
     assert sorted(p["document_id"] for p in planned) == ["a", "b"]
     assert sent_by_dry_run == []
     assert real.exit_code == 0, real.output
     assert json.loads(real.output)["replayed"] == 2
     assert rerun.exit_code == 0 and "replayed 0" in rerun.output
-    bad = runner.invoke(cli, ["dlq", "replay", "--since", "soon"], env=_env(settings))
+    bad = runner.invoke(cli, ["dlq", "replay", "--since", "soon"], env=env)
     assert bad.exit_code == 2 and "ISO time" in bad.output

@@ -19,6 +19,7 @@ from stream.kafka.producer import KafkaSink, OutRecord
 from stream.kafka.reader import read_topic
 from stream.ports import RawRecord
 from tests.fixtures.broker import SettingsFactory
+from tests.fixtures.env import kafka_env
 
 pytestmark = pytest.mark.kafka
 
@@ -250,12 +251,7 @@ def test_cli_topics_create_twice_creates_then_says_exists(
 ) -> None:
     """``docstream topics create`` creates the three topics; a rerun says they exist."""
     kafka = settings_factory().kafka
-    env = {
-        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
-        "DOCSTREAM_KAFKA__TOPICS__RESULTS": kafka.topics.results,
-        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
-    }
+    env = kafka_env(kafka)
     first = CliRunner().invoke(cli, ["topics", "create", "--partitions", "2"], env=env)
     second = CliRunner().invoke(cli, ["topics", "create"], env=env)
     assert first.exit_code == second.exit_code == 0, first.output + second.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 from stream.config import load_settings
 from stream.embedded import EmbeddedBroker
 from stream.simulator import SimulatorProcess
+from tests.fixtures.env import child_env
 from tests.processor.helpers import committed, doc, publish
 
 pytestmark = pytest.mark.kafka
@@ -43,23 +43,19 @@ async def test_sigterm_ends_the_worker_when_the_broker_is_gone(
                 "kafka.topics.input": "down",
                 "kafka.topics.results": "down.results",
                 "kafka.topics.dlq": "down.dlq",
+                "kafka.session_timeout_ms": 2000,
+                "kafka.heartbeat_interval_ms": 500,
             },
         )
         await publish(settings, [doc(f"d{i}") for i in range(50)])
-        env = {
-            **os.environ,
-            "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-            "DOCSTREAM_KAFKA__PROFILE": "embedded",
-            "DOCSTREAM_KAFKA__GROUP_ID": "down",
-            "DOCSTREAM_KAFKA__TOPICS__INPUT": "down",
-            "DOCSTREAM_KAFKA__TOPICS__RESULTS": "down.results",
-            "DOCSTREAM_KAFKA__TOPICS__DLQ": "down.dlq",
-            "DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS": "2000",
-            "DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
-            "DOCSTREAM_CLAUDE__BASE_URL": simulator.base_url,
-            "DOCSTREAM_PROCESSING__COMMIT_INTERVAL_S": "0.2",
-            "DOCSTREAM_PROCESSING__DRAIN_DEADLINE_S": "1",
-        }
+        env = child_env(
+            settings,
+            simulator.base_url,
+            {
+                "DOCSTREAM_PROCESSING__COMMIT_INTERVAL_S": "0.2",
+                "DOCSTREAM_PROCESSING__DRAIN_DEADLINE_S": "1",
+            },
+        )
         proc = subprocess.Popen(  # noqa: ASYNC220 - starting a process is quick
             [sys.executable, "-m", "stream", "run"],
             env=env,

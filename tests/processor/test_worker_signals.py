@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from stream.simulator import SimulatorConfig, SimulatorProcess
 from stream.worker import run_worker
 from tests.fakes import ScriptedClaude
 from tests.fixtures.broker import SettingsFactory
+from tests.fixtures.env import worker_env
 from tests.processor.helpers import Coord, account, committed, doc, publish
 
 pytestmark = pytest.mark.kafka
@@ -29,29 +29,10 @@ def slow_simulator() -> Iterator[str]:
         yield sim.base_url
 
 
-def _env(settings: Settings, base_url: str) -> dict[str, str]:
-    kafka = settings.kafka
-    return {
-        **os.environ,
-        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCSTREAM_KAFKA__PROFILE": kafka.profile,
-        "DOCSTREAM_KAFKA__GROUP_ID": kafka.group_id,
-        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
-        "DOCSTREAM_KAFKA__TOPICS__RESULTS": kafka.topics.results,
-        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
-        "DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS": "2000",
-        "DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
-        "DOCSTREAM_CLAUDE__BASE_URL": base_url,
-        "DOCSTREAM_PROCESSING__COMMIT_INTERVAL_S": "0.2",
-        "DOCSTREAM_LIMITS__ALGORITHM": "fixed",
-        "DOCSTREAM_LIMITS__INITIAL_CONCURRENCY": "24",
-    }
-
-
 async def _start_worker(settings: Settings, base_url: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(  # noqa: ASYNC220 - starting a process is quick; we poll it
         [sys.executable, "-m", "stream", "run", "--until-idle", "60"],
-        env=_env(settings, base_url),
+        env=worker_env(settings, base_url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

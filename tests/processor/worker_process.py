@@ -6,7 +6,6 @@ Its log goes to a file, not a pipe: a chatty worker would otherwise block on a f
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -14,32 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from stream.config import Settings
+from tests.fixtures.env import worker_env
 
 __all__ = ["WorkerProcess", "wait_until", "worker_env"]
-
-
-def worker_env(
-    settings: Settings, base_url: str, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment that gives a child worker the same topics, group and simulator."""
-    kafka = settings.kafka
-    return {
-        **os.environ,
-        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCSTREAM_KAFKA__PROFILE": kafka.profile,
-        "DOCSTREAM_KAFKA__GROUP_ID": kafka.group_id,
-        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
-        "DOCSTREAM_KAFKA__TOPICS__RESULTS": kafka.topics.results,
-        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
-        "DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
-        "DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
-        "DOCSTREAM_CLAUDE__BASE_URL": base_url,
-        "DOCSTREAM_PROCESSING__COMMIT_INTERVAL_S": "0.2",
-        "DOCSTREAM_PROCESSING__BUFFER_SIZE": str(settings.processing.buffer_size),
-        "DOCSTREAM_LIMITS__ALGORITHM": "fixed",
-        "DOCSTREAM_LIMITS__INITIAL_CONCURRENCY": "24",
-        **(extra or {}),
-    }
 
 
 class WorkerProcess:

@@ -4,13 +4,11 @@ capture is on."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 
 import pytest
 
-from stream.config import Settings
 from stream.simulator import SimulatorProcess
 from stream.telemetry.metrics import Metrics
 from stream.telemetry.setup import InMemoryTelemetry, install_in_memory
@@ -23,6 +21,7 @@ from stream.telemetry.tracing import (
     wait_span,
 )
 from tests.fixtures.broker import SettingsFactory
+from tests.fixtures.env import child_env
 from tests.processor.helpers import doc, publish
 
 SECRET = "sk-ant-api03-SENTINELSECRET0123456789"
@@ -78,23 +77,6 @@ def test_helpers_sentinel_text_absent_unless_capture(capture: bool) -> None:
         assert "SENTINEL" not in exported
 
 
-def _worker_env(settings: Settings, base_url: str, capture: bool) -> dict[str, str]:
-    kafka = settings.kafka
-    return {
-        **os.environ,
-        "DOCSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCSTREAM_KAFKA__PROFILE": kafka.profile,
-        "DOCSTREAM_KAFKA__GROUP_ID": kafka.group_id,
-        "DOCSTREAM_KAFKA__TOPICS__INPUT": kafka.topics.input,
-        "DOCSTREAM_KAFKA__TOPICS__RESULTS": kafka.topics.results,
-        "DOCSTREAM_KAFKA__TOPICS__DLQ": kafka.topics.dlq,
-        "DOCSTREAM_KAFKA__SESSION_TIMEOUT_MS": "2000",
-        "DOCSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
-        "DOCSTREAM_CLAUDE__BASE_URL": base_url,
-        "DOCSTREAM_TELEMETRY__CAPTURE_CONTENT": str(capture).lower(),
-    }
-
-
 @pytest.mark.kafka
 @pytest.mark.parametrize("capture", [False, True])
 def test_vv_logs_no_document_text_unless_capture(
@@ -109,7 +91,11 @@ def test_vv_logs_no_document_text_unless_capture(
 
     worker = subprocess.run(
         [sys.executable, "-m", "stream", "-vv", "run", "--until-idle", "1"],
-        env=_worker_env(settings, simulator_process.base_url, capture),
+        env=child_env(
+            settings,
+            simulator_process.base_url,
+            {"DOCSTREAM_TELEMETRY__CAPTURE_CONTENT": str(capture).lower()},
+        ),
         capture_output=True,
         text=True,
         timeout=300,
