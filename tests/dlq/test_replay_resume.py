@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from stream.config import Settings
 from stream.dlq.records import COMPLETED_HEADER
 from stream.models import CompletedStages
 from stream.simulator import SimulatorServer
@@ -30,11 +31,10 @@ stages:
 """
 
 
-async def test_replay_calls_only_the_failed_stage_and_marks_the_reused_one(
+async def _dead_lettered_at_second(
     settings_factory: SettingsFactory, simulator: SimulatorServer, tmp_path: Path
-) -> None:
-    """first succeeds, second fails -> DLQ with first's output; replay -> one call (second),
-    the Result reuses first unchanged and counts only second's cost."""
+) -> tuple[Settings, Path]:
+    """One document through PIPELINE: first succeeds, second fails and goes to the DLQ."""
     path = tmp_path / "two_step.yaml"
     path.write_text(PIPELINE, encoding="utf-8")
     settings = settings_factory(
@@ -42,6 +42,15 @@ async def test_replay_calls_only_the_failed_stage_and_marks_the_reused_one(
     )
     await publish(settings, [doc("d1", "a document worth two stages")])
     await run_worker_sdk(settings)
+    return settings, path
+
+
+async def test_replay_calls_only_the_failed_stage_and_marks_the_reused_one(
+    settings_factory: SettingsFactory, simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    """first succeeds, second fails -> DLQ with first's output; replay -> one call (second),
+    the Result reuses first unchanged and counts only second's cost."""
+    settings, _ = await _dead_lettered_at_second(settings_factory, simulator, tmp_path)
     (letter,) = await read_all(settings, settings.kafka.topics.dlq)
     carried = CompletedStages.model_validate_json(header(letter, COMPLETED_HEADER) or "")
     assert list(carried.stages) == ["first"] and carried.pipeline == "two_step"
@@ -65,13 +74,7 @@ async def test_replay_into_a_changed_pipeline_calls_every_stage(
     settings_factory: SettingsFactory, simulator: SimulatorServer, tmp_path: Path
 ) -> None:
     """A stored stage made by another pipeline version is not reused."""
-    path = tmp_path / "two_step.yaml"
-    path.write_text(PIPELINE, encoding="utf-8")
-    settings = settings_factory(
-        FAST, **{"claude.base_url": simulator.base_url, "processing.pipeline_file": str(path)}
-    )
-    await publish(settings, [doc("d1", "a document worth two stages")])
-    await run_worker_sdk(settings)
+    settings, path = await _dead_lettered_at_second(settings_factory, simulator, tmp_path)
     path.write_text(PIPELINE.replace("Summarise the document.", "Summarise it."), "utf-8")
     calls_before = simulator.stats()["requests_total"]
 

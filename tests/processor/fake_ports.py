@@ -60,6 +60,13 @@ class FakeSource:
         value = json.dumps({"id": doc_id, "text": text}).encode()
         return self.add(partition, value, key=doc_id.encode())
 
+    def add_docs(self, partition: int, count: int) -> list[str]:
+        """``count`` documents ``p<partition>-0``, ``p<partition>-1``, ... in that order."""
+        ids = [f"p{partition}-{i}" for i in range(count)]
+        for doc_id in ids:
+            self.add_doc(partition, doc_id)
+        return ids
+
     async def start(self, handler: RebalanceHandler) -> None:
         self.handler = handler
         for tp in self.logs:

@@ -129,8 +129,7 @@ class _HangingCommits(FakeSource):
 async def test_shutdown_ends_and_exits_non_zero_when_the_broker_never_answers_a_commit() -> None:
     clock = ManualClock(auto_advance=True)
     source, sink = _HangingCommits(clock), FakeSink()
-    for i in range(3):
-        source.add_doc(0, f"p0-{i}")
+    source.add_docs(0, 3)
     processor = build_processor(
         source, sink, InstantClaudeClient(), clock, processing__commit_every=1
     )
@@ -158,9 +157,7 @@ async def test_repeated_commit_failures_log_one_line_per_state_change(
 
     clock = ManualClock(auto_advance=True)
     source, sink, client = Refusing(clock), FakeSink(), GatedClaude()
-    ids = [f"p0-{i}" for i in range(7)]
-    for doc_id in ids:
-        source.add_doc(0, doc_id)
+    ids = source.add_docs(0, 7)
     client.hold(*ids)
     processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=7), processing__commit_every=1
@@ -185,8 +182,7 @@ async def test_a_drain_starts_no_new_call_and_a_restart_after_it_duplicates_noth
     finishes and is committed, the waiting ones never call Claude; a restart does them."""
     clock = ManualClock(auto_advance=True)
     source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
-    for i in range(3):
-        source.add_doc(0, f"p0-{i}")
+    source.add_docs(0, 3)
     client.hold("p0-0")
     limits = {"limits__algorithm": "fixed", "limits__initial_concurrency": 1}
     processor = build_processor(source, sink, client, clock, **limits)
@@ -214,8 +210,7 @@ async def test_a_drain_during_a_spend_cap_ends_without_waiting_for_the_probe() -
     drain does not sit out the pause or the drain deadline."""
     clock = ManualClock(auto_advance=True)
     source, sink = FakeSource(clock), FakeSink()
-    for i in range(4):
-        source.add_doc(0, f"p0-{i}")
+    source.add_docs(0, 4)
     client = _CappedUntil(clock, lifted_at=10_000.0)
     processor = build_processor(source, sink, client, clock, limits__pause_on_fatal_s=300.0)
     run = asyncio.create_task(processor.run())

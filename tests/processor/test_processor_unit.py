@@ -32,8 +32,7 @@ async def test_every_record_ends_as_one_result_and_the_final_commit_reaches_each
     clock = ManualClock(auto_advance=True)
     source, sink = FakeSource(clock), FakeSink()
     for partition in range(3):
-        for i in range(5):
-            source.add_doc(partition, f"p{partition}-{i}")
+        source.add_docs(partition, 5)
     processor = build_processor(
         source, sink, InstantClaudeClient(), clock, StopPolicy(max_documents=15)
     )
@@ -65,8 +64,7 @@ async def test_commits_never_pass_an_unfinished_record() -> None:
     """The head of the partition hangs while the rest finish: every commit stays at 0."""
     clock = ManualClock(auto_advance=True)
     source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
-    for i in range(5):
-        source.add_doc(0, f"p0-{i}")
+    source.add_docs(0, 5)
     client.hold("p0-0")
     processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=5), processing__commit_every=1
@@ -84,9 +82,7 @@ async def test_commits_never_pass_an_unfinished_record() -> None:
 async def test_backpressure_pauses_at_the_buffer_size_and_resumes_at_half() -> None:
     clock = ManualClock(auto_advance=True)
     source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
-    ids = [f"p0-{i}" for i in range(12)]
-    for doc_id in ids:
-        source.add_doc(0, doc_id)
+    ids = source.add_docs(0, 12)
     client.hold(*ids)
     processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=12), processing__buffer_size=4
@@ -114,8 +110,7 @@ async def test_partition_ordering_runs_one_record_of_a_partition_at_a_time_in_of
     clock = ManualClock(auto_advance=True)
     source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
     for partition in range(2):
-        for i in range(6):
-            source.add_doc(partition, f"p{partition}-{i}")
+        source.add_docs(partition, 6)
     processor = build_processor(
         source, sink, client, clock, StopPolicy(max_documents=12), processing__ordering="partition"
     )
@@ -132,8 +127,7 @@ async def test_unordered_mode_runs_records_of_one_partition_concurrently() -> No
     """The counterpart of the ordering test: without lanes, calls overlap."""
     clock = ManualClock(auto_advance=True)
     source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
-    for i in range(6):
-        source.add_doc(0, f"p0-{i}")
+    source.add_docs(0, 6)
     processor = build_processor(source, sink, client, clock, StopPolicy(max_documents=6))
 
     assert await processor.run() == 0
@@ -144,8 +138,7 @@ async def test_unordered_mode_runs_records_of_one_partition_concurrently() -> No
 async def test_stop_request_drains_in_flight_records_and_commits_them() -> None:
     clock = ManualClock(auto_advance=True)
     source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
-    for i in range(3):
-        source.add_doc(0, f"p0-{i}")
+    source.add_docs(0, 3)
     client.hold("p0-2")
     processor = build_processor(source, sink, client, clock)
     run = asyncio.create_task(processor.run())
@@ -162,8 +155,7 @@ async def test_stop_request_drains_in_flight_records_and_commits_them() -> None:
 async def test_drain_deadline_abandons_a_hung_record_and_commits_only_below_it() -> None:
     clock = ManualClock(auto_advance=True)
     source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
-    for i in range(3):
-        source.add_doc(0, f"p0-{i}")
+    source.add_docs(0, 3)
     client.hold("p0-1")
     processor = build_processor(source, sink, client, clock, processing__drain_deadline_s=5.0)
     run = asyncio.create_task(processor.run())
@@ -183,9 +175,7 @@ async def test_an_auth_outcome_freezes_commits_and_exits_fatal_after_the_pause()
     clock = ManualClock(auto_advance=True)
     source, sink = FakeSource(clock), FakeSink()
     client = GatedClaude(InstantClaudeClient(script={"p1-0": [Outcome.AUTH]}))
-    ids = [f"p0-{i}" for i in range(3)]
-    for doc_id in ids:
-        source.add_doc(0, doc_id)
+    ids = source.add_docs(0, 3)
     source.add_doc(1, "p1-0")
     client.hold(*ids)
     processor = build_processor(source, sink, client, clock, limits__pause_on_fatal_s=5.0)
