@@ -351,7 +351,7 @@ class Caller:
         else:
             permit.ignored()
         if outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED):
-            controls.pacer.refused(reservation)
+            controls.pacer.refused(reservation, rate_limited=outcome is Outcome.RATE_LIMITED)
         if result.headers:
             controls.pacer.observe_headers(result.headers, reservation)
             self._spend_advertised(controls, reservation)

@@ -6,6 +6,8 @@ go, ``TokenBucket`` keeps the arithmetic of one bucket between two headers.
 
 from __future__ import annotations
 
+import math
+
 from stream.concurrency.clock import Clock
 
 __all__ = ["TokenBucket"]
@@ -35,6 +37,7 @@ class TokenBucket:
         self._full_at: float | None = None
         self._ceiling = self._capacity  # what the bucket can hold (<= capacity, see sync)
         self._seen = 0.0  # the most it was seen to hold since the limit last changed
+        self.changed_at = -math.inf  # clock time a sync last brought a different limit
         self._since_sync = 0.0
 
     @property
@@ -106,6 +109,7 @@ class TokenBucket:
         if float(capacity) != self._capacity:
             self._seen = 0.0  # a new limit: what the old one held says nothing
             self._ceiling = float(capacity)
+            self.changed_at = self._clock.now()
         self._capacity = float(capacity)
         self._refill = float(refill_per_s)
         self._seen = max(self._seen, has + 1.0)  # it held this call and what remained

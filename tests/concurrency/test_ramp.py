@@ -115,3 +115,43 @@ async def test_limiter_raise_to_wakes_the_waiters_it_makes_room_for() -> None:
     for t in waiting:
         t.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
+
+
+def _limit_headers(limit: int, remaining: int) -> dict[str, str]:
+    return {
+        "anthropic-ratelimit-requests-limit": str(limit),
+        "anthropic-ratelimit-requests-remaining": str(remaining),
+    }
+
+
+async def test_a_429_that_says_others_spend_the_account_stops_counting_on_the_refill() -> None:
+    """A 429 in the blind ramp, or just after the advertised limit changed, is ours; a
+    later one says someone else spends the account: then a header from a call sent 1 s
+    ago is taken as it stands, not as 10 requests richer."""
+    clock = ManualClock()
+    pacer = HeadroomPacer(clock, request_margin=0.0, blind_reservations=1)
+    blind = await pacer.reserve(1, 1)
+    pacer.mark_sent(blind)
+    pacer.refused(blind, rate_limited=True)
+    pacer.observe_headers(_limit_headers(600, 5), blind)
+    pacer.release(blind)
+    assert not pacer.contended
+    await clock.run_for(1.0)
+    changed = await pacer.reserve(1, 1)
+    pacer.mark_sent(changed)
+    pacer.observe_headers(_limit_headers(300, 0), changed)  # the limit dropped
+    pacer.refused(changed, rate_limited=True)
+    assert not pacer.contended
+    await clock.run_for(6.0)
+    late = await pacer.reserve(1, 1)
+    pacer.mark_sent(late)
+    pacer.refused(late, rate_limited=True)
+    assert pacer.contended
+    old = await pacer.reserve(1, 1)
+    pacer.mark_sent(old)
+    await clock.run_for(1.0)
+    pacer.observe_headers(_limit_headers(300, 3), old)
+    bucket = pacer.bucket("requests")
+    assert bucket is not None and bucket.level == pytest.approx(3)
+    await clock.run_for(10.0)
+    assert not pacer.contended
