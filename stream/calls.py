@@ -350,11 +350,12 @@ class Caller:
             permit.success(output_tokens=result.usage.output_tokens, ttft=result.ttft_s)
         else:
             permit.ignored()
-        if outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED):
-            controls.pacer.refused(reservation, rate_limited=outcome is Outcome.RATE_LIMITED)
         if result.headers:
             controls.pacer.observe_headers(result.headers, reservation)
             self._spend_advertised(controls, reservation)
+        if outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED):
+            # after the headers: a 429 that brings a new limit is not contention
+            controls.pacer.refused(reservation, rate_limited=outcome is Outcome.RATE_LIMITED)
         if result.http_status is None:
             controls.pacer.release(reservation)
         else:

@@ -160,3 +160,20 @@ async def test_a_one_second_bucket_is_spent_in_the_first_round_trip_then_paced()
     assert server.refused[429] == 1
     await clock.run_for(5.0)
     assert all(t.done() for t in tasks)
+
+
+async def test_a_429_that_brings_a_lower_limit_is_not_taken_for_other_clients() -> None:
+    """The limit drops from 3000 to 600 RPM: the 429 that says so carries the new limit,
+    and the pacer does not go into its contended mode over it."""
+    clock = ManualClock()
+    server = FakeServer(clock, rpm=3000, bucket=3000)
+    caller = _caller(server, clock)
+    tasks = _start(caller, 50)
+    await clock.run_for(1.5, rounds=500)
+    server.rpm, server.bucket, server.level = 600, 10, 0.0
+    more = _start(caller, 50)
+    await clock.run_for(0.5, rounds=500)
+    assert server.refused[429] >= 1
+    assert not caller.controls["m"].pacer.contended
+    await clock.run_for(30.0)
+    assert all(t.done() for t in tasks + more)
