@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Callable
 
 import pytest
@@ -255,6 +256,30 @@ async def test_broker_kill_9_and_restart_keeps_data(
     chaos.notes.append(f"worker exited {code} after the broker restart")
     await chaos.finish()
     _assert(await chaos.close("broker kill -9 + restart (Tansu s3:// on moto)"), record_row)
+
+
+async def test_sigterm_with_the_broker_down(
+    chaos_settings: SettingsFactory,
+    simulator_process_factory: SimFactory,
+    s3_broker: EmbeddedBroker,
+    record_row: list[Row],
+) -> None:
+    """The worker must end within its deadlines, non-zero when it could not commit."""
+    settings = chaos_settings({"kafka.bootstrap_servers": s3_broker.bootstrap_servers})
+    await publish(settings, _docs(400))
+    chaos = Chaos(settings, _slow(simulator_process_factory).base_url)
+    worker = chaos.spawn(until_idle_s=60)
+    await chaos.progress(80)
+    assert s3_broker.pid is not None
+    os.kill(s3_broker.pid, signal.SIGKILL)
+    chaos.books.crashes += 1
+    chaos.signal(worker, signal.SIGTERM)
+    started = time.monotonic()
+    code = await chaos.exit_code(worker, 90)
+    chaos.notes.append(f"SIGTERM: exit {code} after {time.monotonic() - started:.0f} s")
+    s3_broker.start()
+    await chaos.finish()
+    _assert(await chaos.close("SIGTERM with the broker down, then restart"), record_row)
 
 
 async def test_broker_sigstopped(
