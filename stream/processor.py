@@ -8,6 +8,8 @@ Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> clo
   its highest dispatched offset is ``buffer_size`` (records finished above a stuck one
   can't be committed, so without this they would pile up and all be redone after a
   crash). Records a poll returns beyond the span wait, parked, until it shrinks.
+  With ``skip_finished`` the offsets done above the commit are also saved after each
+  commit-loop turn (``stream.finished``) and skipped when a partition is assigned again.
 - Each record runs in its own task (or in its key/partition lane, for ordered modes). Its
   offset is completed only after the broker acknowledged its result or DLQ record; the
   OffsetTracker turns completions into safe commit positions.

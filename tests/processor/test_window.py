@@ -8,11 +8,13 @@ import asyncio
 import pytest
 
 from stream.claude.types import CallRequest, CallResult
+from stream.concurrency import ManualClock
 from stream.processor import Processor, StopPolicy
 from stream.simulator import SimulatorProcess
 from stream.worker import run_worker
 from tests.fakes import ScriptedClaude
 from tests.fixtures.broker import SettingsFactory
+from tests.processor.fake_ports import FakeSink, FakeSource, GatedClaude, build_processor, until
 from tests.processor.helpers import account, committed, doc, publish
 from tests.processor.worker_process import WorkerProcess, wait_until
 
@@ -28,6 +30,36 @@ class HeadHangs(ScriptedClaude):
         if request.document_id == "stuck":
             await asyncio.Event().wait()
         return await super().call(request)
+
+
+async def test_a_stuck_head_stalls_only_its_own_partition_and_parked_records_follow_in_order() -> (
+    None
+):
+    """Window 4: partition 0's head hangs, so 3 records after it finish and the rest wait
+    (fetched ones parked); partition 1 runs to its end and commits. Released, partition
+    0 finishes in offset order and commits to its end."""
+    clock = ManualClock(auto_advance=True)
+    source, sink, client = FakeSource(clock), FakeSink(), GatedClaude()
+    for i in range(12):
+        source.add_doc(0, f"p0-{i}")
+        source.add_doc(1, f"p1-{i}")
+    client.hold("p0-0")
+    processor = build_processor(
+        source, sink, client, clock, StopPolicy(max_documents=24), processing__buffer_size=4
+    )
+    run = asyncio.create_task(processor.run())
+
+    await until(lambda: source.committed.get(("docs", 1)) == 12)
+    window_of_p0 = ["p0-0", "p0-1", "p0-2", "p0-3"]
+    assert sorted(client.started) == sorted(window_of_p0 + [f"p1-{i}" for i in range(12)])
+    await until(lambda: clock.now() > 5.0)  # many polls and commits later: still so
+    assert ("docs", 0) in source.paused
+    assert [s for s in client.started if s.startswith("p0")] == window_of_p0
+    assert source.committed.get(("docs", 0), 0) == 0
+    client.release()
+    assert await run == 0
+    assert [s for s in client.started if s.startswith("p0")] == [f"p0-{i}" for i in range(12)]
+    assert source.committed == {("docs", 0): 12, ("docs", 1): 12}
 
 
 async def test_stuck_head_pauses_its_partition_when_the_span_reaches_the_window(
