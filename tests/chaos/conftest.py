@@ -30,6 +30,12 @@ def chaos_settings(settings_factory: SettingsFactory) -> SettingsFactory:
         values: dict[str, Any] = {
             "processing.buffer_size": WINDOW,
             "processing.commit_interval_s": 0.2,
+            # 2 s (the other tests' value) is too short here: with several workers, the
+            # simulator and the broker on two busy cores, a member that misses it makes
+            # the embedded broker restart the join, over and over (measured: a group
+            # stuck rejoining at one generation for minutes).
+            "kafka.session_timeout_ms": 6000,
+            "kafka.heartbeat_interval_ms": 1000,
         }
         return settings_factory({**values, **(overrides or {}), **kw})
 

@@ -6,9 +6,11 @@ import asyncio
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stream.config import Settings
 from tests.chaos.books import Books, Row
@@ -46,6 +48,7 @@ class Chaos:
             self.base_url,
             args=("--until-idle", str(until_idle_s)),
             extra_env={**FAST_RETRIES, **self.env, **env},
+            verbose=True,  # INFO: assignments and revokes, for a worker that had to be killed
         )
         self.workers.append(worker)
         return worker
@@ -76,6 +79,7 @@ class Chaos:
         except subprocess.TimeoutExpired:
             self.notes.append(f"worker {worker.pid} still running after {timeout_s:.0f} s")
             self.books.crashes += 1
+            _keep_log(worker)
             return None
 
     async def finish(self, timeout_s: float = 90.0) -> None:
@@ -92,3 +96,10 @@ class Chaos:
                 worker.kill()
         note = "; ".join(self.notes)
         return await self.books.close(scenario, time.monotonic() - self.started, note)
+
+
+def _keep_log(worker: WorkerProcess) -> None:
+    """The log of a worker that had to be killed, for a look afterwards."""
+    folder = Path(tempfile.gettempdir()) / "docstream-chaos-logs"
+    folder.mkdir(exist_ok=True)
+    (folder / f"worker-{worker.pid}.log").write_text(worker.log_text)

@@ -28,13 +28,14 @@ class WorkerProcess:
         *,
         args: tuple[str, ...] = ("--until-idle", "60"),
         extra_env: Mapping[str, str] | None = None,
+        verbose: bool = False,
     ) -> None:
         self.log_text = ""
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in wait()
             prefix="docstream-worker-", suffix=".log", delete=False
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream", "run", *args],
+            [sys.executable, "-m", "stream", *(["-v"] if verbose else []), "run", *args],
             env=worker_env(settings, base_url, extra_env),
             stdout=subprocess.DEVNULL,
             stderr=self._log,
