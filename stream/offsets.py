@@ -49,7 +49,13 @@ class OffsetTracker:
         self._generation = 0
 
     def assign(self, tp: TP) -> None:
-        """Start (or restart) tracking a partition under a new generation."""
+        """Start tracking a partition under a new generation (after its revoke, if any).
+
+        A partition already tracked is kept: aiokafka can hand out a partition's records
+        before its assignment callback has run, and forgetting them would let the
+        position start above records still running."""
+        if tp in self._parts:
+            return
         self._generation += 1
         self._parts[tp] = _Partition(generation=self._generation)
 

@@ -127,3 +127,16 @@ def test_tracker_span_runs_from_the_last_commit_to_the_highest_tracked_offset() 
     assert tracker.span(TP0) == 0
     tracker.track(TP0, 15)
     assert tracker.span(TP0) == 1
+
+
+def test_a_late_assignment_callback_keeps_the_records_tracked_before_it() -> None:
+    """Records fetched before on_partitions_assigned ran stay tracked: the commit never
+    passes offset 0 while it runs."""
+    tracker = OffsetTracker()
+    t0 = tracker.track(TP0, 0)
+    tracker.assign(TP0)
+    t1 = tracker.track(TP0, 1)
+    tracker.complete(t1)
+    assert tracker.committable() == {TP0: 0}
+    assert tracker.complete(t0) is True
+    assert tracker.committable() == {TP0: 2}
