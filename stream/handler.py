@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from stream.calls import Caller
@@ -24,12 +24,12 @@ from stream.dlq.records import dead_letter_record, replay_count
 from stream.errors import CallsStopped, Failure, FatalOutcome, Outcome
 from stream.models import BadInput, Document, Result, decode_document
 from stream.pipeline import Pipeline, StageDone, run_pipeline
-from stream.ports import RawRecord
+from stream.ports import Output, RawRecord
 from stream.results import build_result
 from stream.resume import completed_stages, reusable_stages, stored_stages
 from stream.telemetry import tracing
 
-__all__ = ["Output", "RecordHandler"]
+__all__ = ["RecordHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,6 @@ _RECORD_OVERHEAD = 16 * 1024
 
 def _payload_budget(max_request_size: int) -> int:
     return max_request_size - min(_RECORD_OVERHEAD, max_request_size // 4)
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]]
-    failure: Failure | None  # None for a result
-    attempts: int = 0
 
 
 class RecordHandler:

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ValidationError
 from stream.claude import ClaudeClient, make_client
 from stream.concurrency import BreakerState, GateChange, GateState, MonotonicClock
 from stream.config import ConfigError, Settings, load_settings
-from stream.handler import Output, RecordHandler
+from stream.handler import RecordHandler
 from stream.models import DeadLetter, Document, Result
-from stream.ports import RawRecord
+from stream.ports import Output, RawRecord
 from stream.telemetry.metrics import Metrics
 from stream.worker import build_caller, load_pipelines
 

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from stream.claude.cost import Cost
     from stream.claude.types import CallRequest, CallResult
-    from stream.handler import Output
-    from stream.ports import RawRecord
+    from stream.ports import Output, RawRecord
 
 __all__ = [
     "AttemptRecorder",

@@ -13,8 +13,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from stream.errors import Failure
+
 __all__ = [
     "TP",
+    "Output",
     "RawRecord",
     "RebalanceCallback",
     "RebalanceHandler",
@@ -24,6 +27,18 @@ __all__ = [
 
 TP = tuple[str, int]
 """A (topic, partition) pair."""
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What one input record became: a result or a dead letter, ready to send."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    failure: Failure | None  # None for a result
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

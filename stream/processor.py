@@ -38,11 +38,11 @@ from stream.concurrency import Clock, clock_timeout
 from stream.config import Settings
 from stream.errors import CallsStopped, Failure, FatalOutcome, Outcome
 from stream.finished import FinishedKeeper, FinishedLedger
-from stream.handler import Output, RecordHandler
+from stream.handler import RecordHandler
 from stream.logstate import StateLog
 from stream.observers import NullProcessorObserver, ProcessorObserver
 from stream.offsets import OffsetTracker, Ticket
-from stream.ports import TP, RawRecord, RebalanceHandler, RecordSource, ResultSink
+from stream.ports import TP, Output, RawRecord, RebalanceHandler, RecordSource, ResultSink
 
 __all__ = ["EXIT_FATAL", "Processor", "StopPolicy", "WorkerStats"]
 

@@ -12,14 +12,14 @@ from stream.claude.types import CallRequest, CallResult
 from stream.concurrency import CircuitBreaker, ManualClock
 from stream.config import load_settings
 from stream.errors import Outcome
-from stream.handler import Output, RecordHandler
+from stream.handler import RecordHandler
 from stream.observers import (
     AttemptRecorder,
     DeliveryRecorder,
     NullCallObserver,
     NullProcessorObserver,
 )
-from stream.ports import RawRecord
+from stream.ports import Output, RawRecord
 from stream.processor import Processor, StopPolicy
 from stream.telemetry.metrics import Metrics
 from stream.worker import build_caller, load_pipelines

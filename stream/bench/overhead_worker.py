@@ -42,9 +42,8 @@ from typing import Any
 from stream.claude.instant import InstantClaudeClient
 from stream.claude.types import CallRequest
 from stream.config import Settings, load_settings
-from stream.handler import Output
 from stream.observers import NullProcessorObserver
-from stream.ports import RawRecord
+from stream.ports import Output, RawRecord
 from stream.processor import Processor, StopPolicy
 from stream.telemetry.setup import configure_telemetry
 from stream.worker import WorkerReport, run_worker

@@ -30,10 +30,9 @@ from stream.claude import ClaudeClient
 from stream.config import Settings
 from stream.errors import Failure, FatalOutcome, Outcome
 from stream.faust.acks import InOrderAcks, Slot
-from stream.handler import Output
 from stream.library import Docstream, typed_output
 from stream.models import DeadLetter, Result
-from stream.ports import RawRecord
+from stream.ports import Output, RawRecord
 from stream.telemetry.observer import ProcessorTelemetry
 
 __all__ = ["LLMStage"]

@@ -15,9 +15,8 @@ from opentelemetry.trace import Span
 from stream.claude.cost import Cost
 from stream.claude.types import CallRequest, CallResult
 from stream.errors import Disposition, Outcome
-from stream.handler import Output
 from stream.observers import AttemptRecorder, DeliveryRecorder, NullProcessorObserver
-from stream.ports import RawRecord
+from stream.ports import Output, RawRecord
 from stream.telemetry import tracing
 from stream.telemetry.metrics import Metrics
 
