@@ -23,6 +23,7 @@ __all__ = [
     "RebalanceHandler",
     "RecordSource",
     "ResultSink",
+    "SendFailed",
 ]
 
 TP = tuple[str, int]
@@ -78,11 +79,26 @@ class RecordSource(Protocol):
     async def commit(self, offsets: dict[TP, int]) -> bool: ...
 
 
+class SendFailed(Exception):
+    """A sink could not write a record; raised by ``send`` or set on its future.
+
+    ``retriable``: the broker's trouble (a leader moving, a timeout), so the same record
+    may go through if sent again; otherwise the broker refused this record (too large,
+    say) and sending it again cannot help. The core decides on this flag alone, so it
+    never needs to know the broker's own error types.
+    """
+
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
 class ResultSink(Protocol):
     """Where the processor writes results and dead letters, one record at a time.
 
     ``send`` enqueues and returns a future that resolves (to an object with
-    ``partition`` and ``offset``) once the broker acknowledged the record.
+    ``partition`` and ``offset``) once the broker acknowledged the record. A write that
+    fails raises (or fails the future with) ``SendFailed``.
     """
 
     async def send(

@@ -42,7 +42,15 @@ from stream.handler import RecordHandler
 from stream.logstate import StateLog
 from stream.observers import NullProcessorObserver, ProcessorObserver
 from stream.offsets import OffsetTracker, Ticket
-from stream.ports import TP, Output, RawRecord, RebalanceHandler, RecordSource, ResultSink
+from stream.ports import (
+    TP,
+    Output,
+    RawRecord,
+    RebalanceHandler,
+    RecordSource,
+    ResultSink,
+    SendFailed,
+)
 
 __all__ = ["EXIT_FATAL", "Processor", "StopPolicy", "WorkerStats"]
 
@@ -60,6 +68,11 @@ _POLL_TIMEOUT_S = 0.2
 # runs dry (measured: the worker sat idle 10-30% of the time with 0.2 s).
 _BACKPRESSURE_POLL_TIMEOUT_S = 0.01
 _MAX_FETCH = 500
+# A send that failed retriably (a leader moving, a broker timeout) is sent again after
+# this backoff, doubling up to the cap, for as long as the worker runs: the record only
+# holds its offset uncommitted meanwhile. A stop gives it up, unsent and uncommitted.
+_SEND_RETRY_FIRST_S = 0.1
+_SEND_RETRY_MAX_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +359,10 @@ class Processor:
                 return
             except CallsStopped:
                 return  # draining: no output, no commit; redelivered after a restart
-            await self._deliver(record, output)
+            sent = await self._deliver(record, output)
+            if sent is None:
+                return  # stopped while the broker failed it: redelivered after a restart
+            output = sent
         if self.tracker.complete(ticket):
             self._count(output)
             self._since_commit += 1
@@ -355,18 +371,39 @@ class Processor:
                 self._commit_now.set()  # a full window waits for this commit to move on
         self._last_activity = self._clock.now()
 
-    async def _deliver(self, record: RawRecord, output: Output) -> None:
+    async def _deliver(self, record: RawRecord, output: Output) -> Output | None:
+        """Send the output, or a dead letter if the broker refused it; what was sent, or
+        None if a stop came while the broker kept failing it."""
         try:
-            await self._send(output)
-        except Exception as exc:
+            return output if await self._send_retrying(output) else None
+        except SendFailed as exc:
             if output.failure is not None:
-                raise  # the DLQ itself is unwritable: stop, commit nothing past this record
+                raise  # the DLQ itself refused it: stop, commit nothing past this record
             log.warning(
                 "result for offset %d not accepted (%s); dead-lettering", record.offset, exc
             )
             now = datetime.now(UTC)
-            failure = Failure(Outcome.BAD_REQUEST, "output_rejected", type(exc).__name__, now, now)
-            await self._send(self._handler.dead_letter(record, failure))
+            message = type(exc.__cause__ or exc).__name__
+            failure = Failure(Outcome.BAD_REQUEST, "output_rejected", message, now, now)
+            letter = self._handler.dead_letter(record, failure)
+            return letter if await self._send_retrying(letter) else None
+
+    async def _send_retrying(self, output: Output) -> bool:
+        """Retriable failures are the broker's, not the record's: send again after a
+        backoff rather than dead-letter a good result. Non-retriable ones raise."""
+        backoff = _SEND_RETRY_FIRST_S
+        while True:
+            try:
+                await self._send(output)
+                return True
+            except SendFailed as exc:
+                if not exc.retriable:
+                    raise
+                if self._stopping.is_set():
+                    return False
+                log.info("send to %s failed (%s); retrying in %.1f s", output.topic, exc, backoff)
+            await self._clock.sleep(backoff)
+            backoff = min(backoff * 2, _SEND_RETRY_MAX_S)
 
     async def _send(self, output: Output) -> None:
         headers = list(output.headers)

@@ -19,7 +19,7 @@ from stream.finished import FinishedAbove, decode, encode
 from stream.kafka.admin import ensure_compacted_topic
 from stream.kafka.producer import KafkaSink
 from stream.kafka.reader import read_topic
-from stream.ports import TP
+from stream.ports import TP, SendFailed
 
 __all__ = ["KafkaFinishedLedger", "finished_topic", "open_finished_ledger"]
 
@@ -68,7 +68,7 @@ class KafkaFinishedLedger:
                 for tp, state in states.items()
             ]
             await asyncio.gather(*futures)
-        except KafkaError as exc:
+        except (KafkaError, SendFailed) as exc:
             log.warning("finished offsets not saved (%s)", exc)
             return False
         return True

@@ -23,14 +23,15 @@ from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
 from stream.config import KafkaSettings
 from stream.kafka.client_config import producer_kwargs
 from stream.kafka.connect import start_client
 from stream.kafka.partitioner import partition_for_key
+from stream.ports import SendFailed
 
-__all__ = ["BatchDelivered", "Delivered", "KafkaSink", "OutRecord"]
+__all__ = ["BatchDelivered", "Delivered", "KafkaSink", "OutRecord", "as_send_failed"]
 
 T = TypeVar("T")
 
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 # Closing flushes queued records; with the broker down that never ends (SIGTERM must).
 _CLOSE_DEADLINE_S = 5.0
+# Broker trouble that aiokafka marks non-retriable although the record is not at fault:
+# a batch that expired waiting for a broker that is down or moving leaders.
+_BROKER_TROUBLE: tuple[type[KafkaError], ...] = (KafkaTimeoutError,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +112,20 @@ class KafkaSink:
         headers: Sequence[tuple[str, bytes]] = (),
         partition: int | None = None,
     ) -> asyncio.Future[Delivered]:
-        """Queue one record; the future resolves when the broker acknowledged it (acks=all)."""
-        queued = await self._producer.send(
-            topic, value, key=key, headers=list(headers) or None, partition=partition
-        )
+        """Queue one record; the future resolves when the broker acknowledged it (acks=all).
+
+        A broker error, raised here or set on the future, becomes ``SendFailed`` with
+        aiokafka's own retriable flag (see ``_BROKER_TROUBLE``)."""
+        try:
+            queued = await self._producer.send(
+                topic, value, key=key, headers=list(headers) or None, partition=partition
+            )
+        except KafkaError as exc:
+            raise as_send_failed(exc) from exc
         delivered: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
-        queued.add_done_callback(lambda fut: _resolve(fut, delivered, _to_delivered))
+        queued.add_done_callback(
+            lambda fut: _resolve(fut, delivered, _to_delivered, as_send_failed)
+        )
         return delivered
 
     async def warm_up(self, topic: str) -> None:
@@ -223,8 +235,21 @@ def _to_delivered(meta: Any) -> Delivered:
     return Delivered(meta.topic, meta.partition, meta.offset)
 
 
+def as_send_failed(exc: BaseException) -> BaseException:
+    """aiokafka's error as the ports' ``SendFailed``; anything else (a bug) unchanged."""
+    if not isinstance(exc, KafkaError):
+        return exc
+    retriable = bool(exc.retriable) or isinstance(exc, _BROKER_TROUBLE)
+    failed = SendFailed(f"{type(exc).__name__}: {exc}", retriable=retriable)
+    failed.__cause__ = exc
+    return failed
+
+
 def _resolve(
-    source: asyncio.Future[Any], target: asyncio.Future[T], convert: Callable[[Any], T]
+    source: asyncio.Future[Any],
+    target: asyncio.Future[T],
+    convert: Callable[[Any], T],
+    translate: Callable[[BaseException], BaseException] = lambda exc: exc,
 ) -> None:
     """Copy aiokafka's outcome onto our future, converting RecordMetadata on success."""
     if target.done():
@@ -232,6 +257,6 @@ def _resolve(
     if source.cancelled():
         target.cancel()
     elif (error := source.exception()) is not None:
-        target.set_exception(error)
+        target.set_exception(translate(error))
     else:
         target.set_result(convert(source.result()))

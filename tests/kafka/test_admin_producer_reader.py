@@ -8,6 +8,11 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka.errors import (
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+)
 from click.testing import CliRunner
 
 from stream.cli.main import cli
@@ -15,9 +20,9 @@ from stream.config import KafkaSettings, load_settings
 from stream.kafka.admin import ensure_topics, topic_partitions
 from stream.kafka.client_config import consumer_kwargs, producer_kwargs
 from stream.kafka.connect import KafkaUnreachable
-from stream.kafka.producer import KafkaSink, OutRecord
+from stream.kafka.producer import KafkaSink, OutRecord, as_send_failed
 from stream.kafka.reader import read_topic
-from stream.ports import RawRecord
+from stream.ports import RawRecord, SendFailed
 from tests.fixtures.broker import SettingsFactory
 from tests.fixtures.env import kafka_env
 
@@ -183,6 +188,40 @@ async def test_sink_send_many_oversized_record_raises_before_queueing_it(
     async with KafkaSink(kafka) as sink:
         with pytest.raises(Exception, match="max_request_size"):
             await sink.send_many(kafka.topics.input, [OutRecord(b"x" * 4096)])
+
+
+async def test_sink_send_oversized_record_fails_as_a_non_retriable_send_failed(
+    settings_factory: SettingsFactory,
+) -> None:
+    """The broker-neutral error the processor dead-letters on: this record, not the broker."""
+    kafka = settings_factory({"kafka.max_request_size": 2048}).kafka
+    await ensure_topics(kafka)
+    async with KafkaSink(kafka) as sink:
+        with pytest.raises(SendFailed) as failed:
+            await sink.send_and_wait(kafka.topics.results, b"x" * 4096)
+    assert failed.value.retriable is False
+    assert isinstance(failed.value.__cause__, MessageSizeTooLargeError)
+
+
+@pytest.mark.parametrize(
+    ("error", "retriable"),
+    [
+        (NotLeaderForPartitionError(), True),  # a first send to a new topic, on Tansu
+        (KafkaTimeoutError(), True),  # a batch expired: the broker's trouble, not the record's
+        (MessageSizeTooLargeError(), False),
+    ],
+)
+def test_kafka_send_errors_cross_the_port_as_send_failed_with_their_retriability(
+    error: Exception, retriable: bool
+) -> None:
+    failed = as_send_failed(error)
+    assert isinstance(failed, SendFailed)
+    assert (failed.retriable, failed.__cause__) == (retriable, error)
+
+
+def test_a_non_kafka_error_is_not_disguised_as_a_send_failure() -> None:
+    error = TypeError("value must be bytes")
+    assert as_send_failed(error) is error
 
 
 # -- reader -------------------------------------------------------------------------------

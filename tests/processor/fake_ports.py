@@ -17,7 +17,7 @@ from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import Clock, ManualClock
 from stream.config import load_settings
 from stream.handler import RecordHandler
-from stream.ports import TP, RawRecord, RebalanceHandler
+from stream.ports import TP, RawRecord, RebalanceHandler, SendFailed
 from stream.processor import Processor, StopPolicy
 from stream.telemetry.metrics import Metrics
 from stream.worker import build_caller, connect_controls, load_pipelines
@@ -139,9 +139,13 @@ class _Delivered:
 
 @dataclass
 class FakeSink:
-    """Acknowledges every record at once, in send order."""
+    """Acknowledges every record at once, in send order, unless told to fail sends to a
+    topic (``fail``, ``fail_always``); a failed send is counted in ``failed``, not ``sent``."""
 
     sent: list[Sent] = field(default_factory=list)
+    failures: dict[str, list[SendFailed]] = field(default_factory=dict)
+    failing: dict[str, SendFailed] = field(default_factory=dict)
+    failed: int = 0
 
     async def send(
         self,
@@ -152,10 +156,23 @@ class FakeSink:
         headers: Sequence[tuple[str, bytes]] = (),
         partition: int | None = None,
     ) -> asyncio.Future[_Delivered]:
-        self.sent.append(Sent(topic, key, value, tuple(headers)))
         future: asyncio.Future[_Delivered] = asyncio.get_running_loop().create_future()
+        queued = self.failures.get(topic)
+        error = queued.pop(0) if queued else self.failing.get(topic)
+        if error is not None:
+            self.failed += 1
+            future.set_exception(error)
+            return future
+        self.sent.append(Sent(topic, key, value, tuple(headers)))
         future.set_result(_Delivered(partition or 0, len(self.sent) - 1))
         return future
+
+    def fail(self, topic: str, *errors: SendFailed) -> None:
+        """Fail the next sends to ``topic`` with ``errors``, then succeed again."""
+        self.failures[topic] = list(errors)
+
+    def fail_always(self, topic: str, error: SendFailed) -> None:
+        self.failing[topic] = error
 
     def to(self, topic: str) -> list[Sent]:
         return [s for s in self.sent if s.topic == topic]
