@@ -20,7 +20,9 @@ Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> clo
   unknown-model outcomes also freeze commits and exit 3 after ``pause_on_fatal_s``.
 - Shutdown always ends: the drain is a timeout scope on the injected clock; the final
   commit and the group leave each have their own deadline, run shielded from a second
-  cancel, and the exit code is 1 when the final commit could not be made.
+  cancel, and the exit code is 1 when the final commit could not be made. A stop gives
+  up the poll at once; an outer bound (drain deadline + SHUTDOWN_GRACE_S from the stop)
+  abandons a step that ignores its cancel and exits EXIT_SHUTDOWN_STUCK.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,8 +53,16 @@ from stream.ports import (
     ResultSink,
     SendFailed,
 )
+from stream.shutdown import ends_within_bound, unless_stopped
 
-__all__ = ["EXIT_FATAL", "Processor", "StopPolicy", "WorkerStats"]
+__all__ = [
+    "EXIT_FATAL",
+    "EXIT_SHUTDOWN_STUCK",
+    "SHUTDOWN_GRACE_S",
+    "Processor",
+    "StopPolicy",
+    "WorkerStats",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,11 @@ EXIT_UNCOMMITTED = 1  # stopped, but the final commit failed: the next owner red
 # down or answers with retriable errors forever cannot hold shutdown (aiokafka retries a
 # commit on such errors without end).
 _BROKER_DEADLINE_S = 5.0
+# From the stop, the ordered shutdown gets the drain deadline plus this grace (its broker
+# steps need 4 x _BROKER_DEADLINE_S at most): only an await that ignores its cancel, as
+# aiokafka's consumer stop during a rejoin does, reaches it. Then it is abandoned.
+SHUTDOWN_GRACE_S = 30.0
+EXIT_SHUTDOWN_STUCK = 4  # the ordered shutdown did not end within the bound: abandoned
 _POLL_TIMEOUT_S = 0.2
 # Under backpressure every partition is paused and poll returns nothing until its
 # timeout; a short one notices the resume point (half the buffer) before the buffer
@@ -126,6 +141,7 @@ class Processor:
         self._parked: dict[TP, deque[RawRecord]] = {}  # fetched beyond the crash window
         self._finished = FinishedKeeper(finished)
         self._stopping = asyncio.Event()
+        self._shutdown = asyncio.Event()  # the outer bound runs from here (SHUTDOWN_GRACE_S)
         self._commit_now = asyncio.Event()
         self._enqueue = asyncio.Lock()  # see _send
         self._since_commit = 0
@@ -135,6 +151,7 @@ class Processor:
         self._last_activity = clock.now()
         self._assigned_once = False
         self._group: asyncio.TaskGroup | None = None
+        self._poll_task: asyncio.Future[Sequence[RawRecord]] | None = None  # see _poll
         self.exit_code = 0
         # Called once per poll iteration, e.g. to let an open breaker move to half-open
         # (its transitions are lazy) when no call is waiting on it.
@@ -147,6 +164,7 @@ class Processor:
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: stop fetching, drain within the deadline, commit, close."""
         self._stopping.set()
+        self._shutdown.set()
 
     def set_paused(self, reason: str, paused: bool) -> None:
         """Pause or resume consumption for a reason (breaker open, fatal outcome, ...)."""
@@ -182,6 +200,31 @@ class Processor:
             self._fatal_deadline = self._clock.now() + self._settings.limits.pause_on_fatal_s
 
     async def run(self) -> int:
+        """Run until a stop; the shutdown then ends within ``shutdown_bound_s`` of it,
+        with EXIT_SHUTDOWN_STUCK when the ordered close had to be abandoned."""
+        ordered = asyncio.ensure_future(self._run_ordered())
+        try:
+            if await ends_within_bound(ordered, self._shutdown, self._clock, self.shutdown_bound_s):
+                return ordered.result()
+        except asyncio.CancelledError:
+            ordered.cancel()
+            await ends_within_bound(ordered, self._shutdown, self._clock, self.shutdown_bound_s)
+            raise
+        log.error(
+            "shutdown did not end within %.0f s of the stop (a broker step ignored its "
+            "deadline); abandoned, exiting %d",
+            self.shutdown_bound_s,
+            EXIT_SHUTDOWN_STUCK,
+        )
+        self.exit_code = EXIT_SHUTDOWN_STUCK
+        return self.exit_code
+
+    @property
+    def shutdown_bound_s(self) -> float:
+        """From the stop to the end of ``run``, at most (README, "Shutdown always ends")."""
+        return self._proc.drain_deadline_s + SHUTDOWN_GRACE_S
+
+    async def _run_ordered(self) -> int:
         await self._source.start(RebalanceHandler(self._on_assigned, self._on_revoked))
         try:
             async with asyncio.TaskGroup() as group:
@@ -213,6 +256,8 @@ class Processor:
                 await self._source.stop()
         except TimeoutError:
             log.warning("leaving the group took over %.0f s; closed anyway", _BROKER_DEADLINE_S)
+        if self._poll_task is not None:  # given up at the stop; ends with the consumer
+            await asyncio.wait([self._poll_task])
 
     # -- polling and dispatch -----------------------------------------------------------
 
@@ -224,14 +269,22 @@ class Processor:
             self._apply_pauses()
             room = self._proc.buffer_size - self.tracker.pending() - self._parked_count()
             backpressure = "backpressure" in self._pause_reasons
-            records = await self._source.poll(
-                max_records=max(1, min(_MAX_FETCH, room, self._remaining())),
-                timeout_s=_BACKPRESSURE_POLL_TIMEOUT_S if backpressure else _POLL_TIMEOUT_S,
+            records = await self._poll(
+                max(1, min(_MAX_FETCH, room, self._remaining())),
+                _BACKPRESSURE_POLL_TIMEOUT_S if backpressure else _POLL_TIMEOUT_S,
             )
             for record in records[: self._remaining()]:
                 self._admit(record)
             if records:
                 self._last_activity = self._clock.now()
+
+    async def _poll(self, max_records: int, timeout_s: float) -> Sequence[RawRecord]:
+        """One poll, given up (cancelled) at a stop: a rejoin holds aiokafka's ``getmany``
+        past its timeout. What it fetched was not dispatched, so it is redelivered."""
+        self._poll_task = asyncio.ensure_future(
+            self._source.poll(max_records=max_records, timeout_s=timeout_s)
+        )
+        return await unless_stopped(self._poll_task, self._stopping) or ()
 
     def _remaining(self) -> int:
         limit = self._stop_policy.max_documents
@@ -485,6 +538,8 @@ class Processor:
         deadline = None if finishing and self.exit_code == 0 else self._proc.drain_deadline_s
         if self.exit_code == EXIT_FATAL:
             deadline = 0.0
+        if deadline is not None:
+            self._shutdown.set()
         self.set_paused("shutdown", True)
         self._apply_pauses()
         if not finishing:  # let the calls in flight end; start no new one

@@ -108,12 +108,14 @@ async def run_worker(
     on_start: Callable[[Processor], None] | None = None,
     observer: ProcessorObserver | None = None,
     metrics_page: Callable[[], Page] | None = None,
+    on_signal: Callable[[], None] | None = None,
 ) -> WorkerReport:
     """Run one worker process until a stop condition, a signal, or a fatal outcome.
 
     ``observer`` is told what the processor does, after telemetry (benchmarks use it).
     With ``telemetry.http_port`` the worker serves /livez, /readyz and, given
-    ``metrics_page`` (``TelemetryHandle.prometheus_page``), /metrics."""
+    ``metrics_page`` (``TelemetryHandle.prometheus_page``), /metrics. ``on_signal`` is
+    called at each SIGTERM/SIGINT too (the CLI arms its ``ShutdownWatchdog`` there)."""
     clock = MonotonicClock()
     pipelines, default = load_pipelines(settings, pipeline)
     own_client = client is None
@@ -152,7 +154,7 @@ async def run_worker(
                 return describe(_view(processor, caller, clock, finished))
 
             async with (
-                _signals(processor),
+                _signals(processor, on_signal),
                 _endpoints(settings, state, metrics_page),
                 _panel(progress, processor, caller, metrics, clock, state),
             ):
@@ -270,12 +272,20 @@ def _watch_breaker(caller: Caller, processor: Processor, metrics: Metrics) -> No
 
 
 @contextlib.asynccontextmanager
-async def _signals(processor: Processor) -> AsyncIterator[None]:
+async def _signals(
+    processor: Processor, on_signal: Callable[[], None] | None
+) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     installed = []
+
+    def stop() -> None:
+        processor.request_stop()
+        if on_signal is not None:
+            on_signal()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, processor.request_stop)
+            loop.add_signal_handler(sig, stop)
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass

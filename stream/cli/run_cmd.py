@@ -21,6 +21,9 @@ from stream.errors import DocstreamError
 
 __all__ = ["run"]
 
+# After the processor's shutdown bound: closing the producer (5 s at most) and the rest.
+_AFTER_RUN_S = 10.0
+
 
 @click.command("run")
 @click.option("--bootstrap", "bootstrap", help="Kafka bootstrap servers (kafka.bootstrap_servers).")
@@ -79,7 +82,8 @@ def run(
     """Process documents from the input topic until stopped (SIGTERM/SIGINT drain and commit)."""
     from stream.cli.summary import print_summary
     from stream.pipeline import BUILTIN_PIPELINES
-    from stream.processor import StopPolicy
+    from stream.processor import EXIT_SHUTDOWN_STUCK, SHUTDOWN_GRACE_S, StopPolicy
+    from stream.watchdog import ShutdownWatchdog
     from stream.worker import run_worker
 
     settings = build_settings(
@@ -99,6 +103,12 @@ def run(
     if pipeline is not None and pipeline not in BUILTIN_PIPELINES and not Path(pipeline).exists():
         builtins = ", ".join(BUILTIN_PIPELINES)
         fail(f"--pipeline {pipeline}: no such file and not a built-in ({builtins})")
+    # The processor gives up its shutdown at drain + SHUTDOWN_GRACE_S; what follows (the
+    # producer, the Claude client, telemetry, the event loop) gets _AFTER_RUN_S more.
+    watchdog = ShutdownWatchdog(
+        settings.processing.drain_deadline_s + SHUTDOWN_GRACE_S + _AFTER_RUN_S,
+        EXIT_SHUTDOWN_STUCK,
+    )
     try:
         serving = settings.telemetry.http_port is not None
         with command_telemetry(settings, prometheus=serving) as handle:
@@ -109,9 +119,12 @@ def run(
                     pipeline=pipeline,
                     progress=progress,
                     metrics_page=handle.prometheus_page if serving else None,
+                    on_signal=watchdog.arm,
                 )
             )
     except DocstreamError as exc:
         fail_with(exc)
+    finally:
+        watchdog.disarm()
     print_summary(report)
     raise SystemExit(report.exit_code)
