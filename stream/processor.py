@@ -53,7 +53,7 @@ from stream.ports import (
     ResultSink,
     SendFailed,
 )
-from stream.shutdown import ends_within_bound, unless_stopped
+from stream.shutdown import ends_within_bound, until_first
 
 __all__ = [
     "EXIT_FATAL",
@@ -148,6 +148,7 @@ class Processor:
         self._commits_frozen = False
         self._fatal_deadline: float | None = None
         self._commit_log = StateLog(log, "commits")
+        self._poll_log = StateLog(log, "polls")
         self._last_activity = clock.now()
         self._assigned_once = False
         self._group: asyncio.TaskGroup | None = None
@@ -279,12 +280,26 @@ class Processor:
                 self._last_activity = self._clock.now()
 
     async def _poll(self, max_records: int, timeout_s: float) -> Sequence[RawRecord]:
-        """One poll, given up (cancelled) at a stop: a rejoin holds aiokafka's ``getmany``
-        past its timeout. What it fetched was not dispatched, so it is redelivered."""
-        self._poll_task = asyncio.ensure_future(
-            self._source.poll(max_records=max_records, timeout_s=timeout_s)
-        )
-        return await unless_stopped(self._poll_task, self._stopping) or ()
+        """One poll, given up (cancelled) at a stop or past its deadline: a rejoining
+        group holds aiokafka's ``getmany`` beyond its timeout, and the loop must still
+        see stop conditions. What a given-up poll fetched was not dispatched, so it is
+        redelivered; a poll that ignores the cancel is waited for, never doubled."""
+        task = self._poll_task
+        if task is None or task.done():
+            task = self._poll_task = asyncio.ensure_future(
+                self._source.poll(max_records=max_records, timeout_s=timeout_s)
+            )
+        deadline = self._clock.sleep(timeout_s + _BROKER_DEADLINE_S)
+        await until_first(task, self._stopping.wait(), deadline)
+        if not task.done():
+            if not self._stopping.is_set():
+                self._poll_log.note("held past its deadline (a rejoining group?); given up")
+            task.cancel()
+            return ()
+        if task.cancelled():  # the one given up last time
+            return ()
+        self._poll_log.note(None)
+        return task.result()
 
     def _remaining(self) -> int:
         limit = self._stop_policy.max_documents

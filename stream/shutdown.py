@@ -8,13 +8,12 @@ These helpers stop *waiting* instead, and leave the stuck work to its owner.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import Any
 
 from stream.concurrency import Clock
 
-__all__ = ["ends_within_bound", "unless_stopped"]
-
-T = TypeVar("T")
+__all__ = ["ends_within_bound", "until_first"]
 
 
 async def ends_within_bound(
@@ -27,19 +26,18 @@ async def ends_within_bound(
     return not await _first(work, clock.sleep(bound_s))
 
 
-async def unless_stopped(work: asyncio.Future[T], stopping: asyncio.Event) -> T | None:
-    """``work``'s result, or None (``work`` cancelled, not awaited) once ``stopping`` is set."""
-    if await _first(work, stopping.wait()):
-        work.cancel()
-        return None
-    return work.result()
-
-
-async def _first(work: asyncio.Future[Any], other: Any) -> bool:
-    """Wait until ``work`` or the awaitable ``other`` ends; True if ``other`` ended first."""
-    waiter: asyncio.Future[Any] = asyncio.ensure_future(other)
+async def until_first(work: asyncio.Future[Any], *others: Awaitable[Any]) -> None:
+    """Wait until ``work`` or one of ``others`` ends; the others are then cancelled and
+    ``work`` is left as it is (done, or still running for its owner to deal with)."""
+    waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(other) for other in others}
     try:
-        await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({work, *waiters}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        waiter.cancel()
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _first(work: asyncio.Future[Any], other: Awaitable[Any]) -> bool:
+    """Wait until ``work`` or ``other`` ends; True if ``other`` ended first."""
+    await until_first(work, other)
     return not work.done()
