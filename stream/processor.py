@@ -11,7 +11,8 @@ Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> clo
   With ``skip_finished`` the offsets done above the commit are also saved after each
   commit-loop turn (``stream.finished``) and skipped when a partition is assigned again.
 - Each record runs in its own task (or in its key/partition lane, for ordered modes). Its
-  offset is completed only after the broker acknowledged its result or DLQ record; the
+  offset is completed only after the broker acknowledged its result or DLQ record
+  (``stream.delivery``, which resends on retriable failures); the
   OffsetTracker turns completions into safe commit positions.
 - Commits run on an interval and after ``commit_every`` completions, on revoke (after
   draining the revoked partitions within the drain deadline) and at shutdown.
@@ -33,12 +34,12 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from stream.concurrency import Clock, clock_timeout
 from stream.config import Settings
-from stream.errors import CallsStopped, Failure, FatalOutcome, Outcome
+from stream.delivery import Delivery
+from stream.errors import CallsStopped, FatalOutcome
 from stream.finished import FinishedKeeper, FinishedLedger
 from stream.handler import RecordHandler
 from stream.logstate import StateLog
@@ -51,7 +52,6 @@ from stream.ports import (
     RebalanceHandler,
     RecordSource,
     ResultSink,
-    SendFailed,
 )
 from stream.shutdown import ends_within_bound, until_first
 
@@ -83,11 +83,6 @@ _POLL_TIMEOUT_S = 0.2
 # runs dry (measured: the worker sat idle 10-30% of the time with 0.2 s).
 _BACKPRESSURE_POLL_TIMEOUT_S = 0.01
 _MAX_FETCH = 500
-# A send that failed retriably (a leader moving, a broker timeout) is sent again after
-# this backoff, doubling up to the cap, for as long as the worker runs: the record only
-# holds its offset uncommitted meanwhile. A stop gives it up, unsent and uncommitted.
-_SEND_RETRY_FIRST_S = 0.1
-_SEND_RETRY_MAX_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +122,17 @@ class Processor:
         self._settings = settings
         self._proc = settings.processing
         self._source = source
-        self._sink = sink
         self._handler = handler
         self._clock = clock
         self._stop_policy = stop or StopPolicy()
         self._observer = observer or NullProcessorObserver()
+        self._delivery = Delivery(
+            sink,
+            handler.dead_letter,
+            clock=clock,
+            observer=self._observer,
+            stopping=lambda: self._stopping.is_set(),
+        )
         self.tracker = OffsetTracker()
         self.stats = WorkerStats(started=clock.now())
         self._tasks: dict[TP, set[asyncio.Task[None]]] = {}
@@ -143,7 +144,6 @@ class Processor:
         self._stopping = asyncio.Event()
         self._shutdown = asyncio.Event()  # the outer bound runs from here (SHUTDOWN_GRACE_S)
         self._commit_now = asyncio.Event()
-        self._enqueue = asyncio.Lock()  # see _send
         self._since_commit = 0
         self._commits_frozen = False
         self._fatal_deadline: float | None = None
@@ -427,7 +427,7 @@ class Processor:
                 return
             except CallsStopped:
                 return  # draining: no output, no commit; redelivered after a restart
-            sent = await self._deliver(record, output)
+            sent = await self._delivery.deliver(record, output)
             if sent is None:
                 return  # stopped while the broker failed it: redelivered after a restart
             output = sent
@@ -438,54 +438,6 @@ class Processor:
             if full or self._since_commit >= self._proc.commit_every:
                 self._commit_now.set()  # a full window waits for this commit to move on
         self._last_activity = self._clock.now()
-
-    async def _deliver(self, record: RawRecord, output: Output) -> Output | None:
-        """Send the output, or a dead letter if the broker refused it; what was sent, or
-        None if a stop came while the broker kept failing it."""
-        try:
-            return output if await self._send_retrying(output) else None
-        except SendFailed as exc:
-            if output.failure is not None:
-                raise  # the DLQ itself refused it: stop, commit nothing past this record
-            log.warning(
-                "result for offset %d not accepted (%s); dead-lettering", record.offset, exc
-            )
-            now = datetime.now(UTC)
-            message = type(exc.__cause__ or exc).__name__
-            failure = Failure(Outcome.BAD_REQUEST, "output_rejected", message, now, now)
-            letter = self._handler.dead_letter(record, failure)
-            return letter if await self._send_retrying(letter) else None
-
-    async def _send_retrying(self, output: Output) -> bool:
-        """Retriable failures are the broker's, not the record's: send again after a
-        backoff rather than dead-letter a good result. Non-retriable ones raise."""
-        backoff = _SEND_RETRY_FIRST_S
-        while True:
-            try:
-                await self._send(output)
-                return True
-            except SendFailed as exc:
-                if not exc.retriable:
-                    raise
-                if self._stopping.is_set():
-                    return False
-                log.info("send to %s failed (%s); retrying in %.1f s", output.topic, exc, backoff)
-            await self._clock.sleep(backoff)
-            backoff = min(backoff * 2, _SEND_RETRY_MAX_S)
-
-    async def _send(self, output: Output) -> None:
-        headers = list(output.headers)
-        with self._observer.sending(output.topic, output.key, headers) as delivered_at:
-            # One record at a time into the producer: when aiokafka's batch for a partition
-            # is full, every waiting sender polls it with its own timer, so hundreds of
-            # concurrent senders cost dozens of wake-ups per record. Queued on this lock
-            # they wake one by one. The broker acknowledgement is awaited outside it.
-            async with self._enqueue:
-                future = await self._sink.send(
-                    output.topic, output.value, key=output.key, headers=headers
-                )
-            delivered = await future
-            delivered_at(delivered.partition, delivered.offset)
 
     def _count(self, output: Output) -> None:
         stats = self.stats
