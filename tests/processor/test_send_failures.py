@@ -4,6 +4,9 @@ letter only when the broker refused that one record, never committed while unsen
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from stream.claude.instant import InstantClaudeClient
 from stream.concurrency import ManualClock
@@ -12,8 +15,14 @@ from stream.processor import StopPolicy
 from tests.processor.fake_ports import DLQ, RESULTS, FakeSink, FakeSource, build_processor, until
 
 
+class NotLeaderForPartitionError(Exception):
+    """The broker's own error, as the kafka sink chains it under SendFailed."""
+
+
 def _leader_moved() -> SendFailed:
-    return SendFailed("NotLeaderForPartitionError", retriable=True)
+    error = SendFailed("NotLeaderForPartitionError: [Error 6]", retriable=True)
+    error.__cause__ = NotLeaderForPartitionError()
+    return error
 
 
 async def test_a_result_failed_retriably_is_sent_again_and_never_dead_lettered() -> None:
@@ -104,3 +113,22 @@ async def test_a_stop_while_a_send_keeps_failing_commits_nothing_past_it() -> No
     assert await again.run() == 0
     assert sorted(s.json["source"]["offset"] for s in sink.to(RESULTS)) == [0, 1, 2]
     assert source.committed == {("docs", 0): 3}
+
+
+async def test_repeated_retriable_failures_log_one_line_when_they_start_and_one_when_they_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock(auto_advance=True)
+    source, sink = FakeSource(clock), FakeSink()
+    source.add_docs(0, 1)
+    sink.fail(RESULTS, *[_leader_moved() for _ in range(6)])
+    processor = build_processor(
+        source, sink, InstantClaudeClient(), clock, StopPolicy(max_documents=1)
+    )
+
+    with caplog.at_level(logging.INFO, logger="stream.delivery"):
+        assert await processor.run() == 0
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "stream.delivery"]
+    assert len(lines) == 2
+    assert "NotLeaderForPartitionError" in lines[0] and "ok again" in lines[1]
