@@ -14,8 +14,9 @@ Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> clo
   offset is completed only after the broker acknowledged its result or DLQ record
   (``stream.delivery``, which resends on retriable failures); the
   OffsetTracker turns completions into safe commit positions.
-- Commits run on an interval and after ``commit_every`` completions, on revoke (after
-  draining the revoked partitions within the drain deadline) and at shutdown.
+- Commits (``stream.commits``) run on an interval and after ``commit_every``
+  completions, on revoke (after draining the revoked partitions within the drain
+  deadline) and at shutdown.
 - Fatal outcomes are held at the caller's fatal gate (``stream.concurrency.fatal``);
   the worker tells the processor (``fatal_paused``), which pauses consumption. Auth or
   unknown-model outcomes also freeze commits and exit 3 after ``pause_on_fatal_s``.
@@ -29,13 +30,13 @@ Lifecycle: start -> run (poll, dispatch, commit) -> drain -> final commit -> clo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream.commits import BROKER_DEADLINE_S, Committer
 from stream.concurrency import Clock, clock_timeout
 from stream.config import Settings
 from stream.delivery import Delivery
@@ -68,12 +69,8 @@ log = logging.getLogger(__name__)
 
 EXIT_FATAL = 3
 EXIT_UNCOMMITTED = 1  # stopped, but the final commit failed: the next owner redoes work
-# Each commit, and leaving the group, may take this long on the clock; a broker that is
-# down or answers with retriable errors forever cannot hold shutdown (aiokafka retries a
-# commit on such errors without end).
-_BROKER_DEADLINE_S = 5.0
 # From the stop, the ordered shutdown gets the drain deadline plus this grace (its broker
-# steps need 4 x _BROKER_DEADLINE_S at most): only an await that ignores its cancel, as
+# steps need 4 x BROKER_DEADLINE_S at most): only an await that ignores its cancel, as
 # aiokafka's consumer stop during a rejoin does, reaches it. Then it is abandoned.
 SHUTDOWN_GRACE_S = 30.0
 EXIT_SHUTDOWN_STUCK = 4  # the ordered shutdown did not end within the bound: abandoned
@@ -141,13 +138,19 @@ class Processor:
         self._paused: set[TP] = set()
         self._parked: dict[TP, deque[RawRecord]] = {}  # fetched beyond the crash window
         self._finished = FinishedKeeper(finished)
+        self._commits = Committer(
+            source,
+            self.tracker,
+            self._finished,
+            clock=clock,
+            observer=self._observer,
+            interval_s=self._proc.commit_interval_s,
+            every=self._proc.commit_every,
+            on_commit=self._count_commit,
+        )
         self._stopping = asyncio.Event()
         self._shutdown = asyncio.Event()  # the outer bound runs from here (SHUTDOWN_GRACE_S)
-        self._commit_now = asyncio.Event()
-        self._since_commit = 0
-        self._commits_frozen = False
         self._fatal_deadline: float | None = None
-        self._commit_log = StateLog(log, "commits")
         self._poll_log = StateLog(log, "polls")
         self._last_activity = clock.now()
         self._assigned_once = False
@@ -197,7 +200,7 @@ class Processor:
         model): also freeze commits and exit EXIT_FATAL after ``pause_on_fatal_s``."""
         self.set_paused("fatal", paused)
         if paused and terminal and self._fatal_deadline is None:
-            self._commits_frozen = True
+            self._commits.frozen = True
             self._fatal_deadline = self._clock.now() + self._settings.limits.pause_on_fatal_s
 
     async def run(self) -> int:
@@ -230,7 +233,7 @@ class Processor:
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                committer = group.create_task(self._commit_loop())
+                committer = group.create_task(self._commits.run())
                 await self._poll_loop()
                 await self._drain()
                 committer.cancel()
@@ -249,14 +252,14 @@ class Processor:
             raise
 
     async def _final_commit_and_stop(self) -> None:
-        if not await self._commit() and self.exit_code == 0:
+        if not await self._commits.commit() and self.exit_code == 0:
             self.exit_code = EXIT_UNCOMMITTED
-        await self._save_finished()
+        await self._commits.save_finished()
         try:
-            async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
+            async with clock_timeout(self._clock, BROKER_DEADLINE_S):
                 await self._source.stop()
         except TimeoutError:
-            log.warning("leaving the group took over %.0f s; closed anyway", _BROKER_DEADLINE_S)
+            log.warning("leaving the group took over %.0f s; closed anyway", BROKER_DEADLINE_S)
         if self._poll_task is not None:  # given up at the stop; ends with the consumer
             await asyncio.wait([self._poll_task])
 
@@ -289,7 +292,7 @@ class Processor:
             task = self._poll_task = asyncio.ensure_future(
                 self._source.poll(max_records=max_records, timeout_s=timeout_s)
             )
-        deadline = self._clock.sleep(timeout_s + _BROKER_DEADLINE_S)
+        deadline = self._clock.sleep(timeout_s + BROKER_DEADLINE_S)
         await until_first(task, self._stopping.wait(), deadline)
         if not task.done():
             if not self._stopping.is_set():
@@ -433,11 +436,12 @@ class Processor:
             output = sent
         if self.tracker.complete(ticket):
             self._count(output)
-            self._since_commit += 1
             full = self.tracker.span(ticket.tp) >= self._proc.buffer_size
-            if full or self._since_commit >= self._proc.commit_every:
-                self._commit_now.set()  # a full window waits for this commit to move on
+            self._commits.completed(window_full=full)
         self._last_activity = self._clock.now()
+
+    def _count_commit(self) -> None:
+        self.stats.commits += 1
 
     def _count(self, output: Output) -> None:
         stats = self.stats
@@ -465,7 +469,7 @@ class Processor:
 
     async def _load_finished(self, tps: list[TP]) -> None:
         try:
-            async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
+            async with clock_timeout(self._clock, BROKER_DEADLINE_S):
                 await self._finished.load(tps)
         except TimeoutError:
             log.warning("finished offsets not loaded in time; those records are redone")
@@ -473,8 +477,8 @@ class Processor:
     async def _on_revoked(self, tps: list[TP]) -> None:
         tasks = [t for tp in tps for t in self._tasks.get(tp, ())]
         await self._wait_tasks(tasks, self._proc.drain_deadline_s)
-        await self._commit(only=set(tps))
-        await self._save_finished()
+        await self._commits.commit(only=set(tps))
+        await self._commits.save_finished()
         self._finished.revoked(tps)
         for tp in tps:
             self.tracker.revoke(tp)
@@ -513,47 +517,3 @@ class Processor:
             for stop_calls in self.on_drain:
                 stop_calls()
         await self._wait_tasks([t for bucket in self._tasks.values() for t in bucket], deadline)
-
-    async def _commit_loop(self) -> None:
-        while True:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
-            # arrives in the same loop turn as the event (the last record's commit_every),
-            # and run() would then wait forever for this loop to end.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._proc.commit_interval_s):
-                    await self._commit_now.wait()
-            self._commit_now.clear()
-            await self._commit()
-            await self._save_finished()
-
-    async def _save_finished(self) -> None:
-        # Safe even with commits frozen: only acknowledged outputs are listed, and the
-        # committed position does not move.
-        try:
-            async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
-                await self._finished.save(self.tracker.finished_above())
-        except TimeoutError:
-            log.warning("finished offsets not saved in time")
-
-    async def _commit(self, only: set[TP] | None = None) -> bool:
-        """Commit what is committable; False if that could not be done (in time)."""
-        if self._commits_frozen:
-            return True  # nothing more may be committed: not a failure to report
-        offsets = self.tracker.committable()
-        if only is not None:
-            offsets = {tp: pos for tp, pos in offsets.items() if tp in only}
-        if not offsets:
-            return True
-        self._since_commit = 0
-        started = self._clock.now()
-        try:
-            async with clock_timeout(self._clock, _BROKER_DEADLINE_S):
-                committed = await self._source.commit(offsets)
-        except TimeoutError:
-            committed = False
-        self._observer.committed(self._clock.now() - started)
-        self._commit_log.note(None if committed else "commit failed or timed out")
-        if committed:
-            self.tracker.mark_committed(offsets)
-            self.stats.commits += 1
-        return committed

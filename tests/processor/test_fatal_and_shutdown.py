@@ -163,7 +163,7 @@ async def test_repeated_commit_failures_log_one_line_per_state_change(
         source, sink, client, clock, StopPolicy(max_documents=7), processing__commit_every=1
     )
 
-    with caplog.at_level(logging.WARNING, logger="stream.processor"):
+    with caplog.at_level(logging.WARNING, logger="stream"):
         run = asyncio.create_task(processor.run())
         for n, doc_id in enumerate(ids[:6], start=1):
             client.release(doc_id)
