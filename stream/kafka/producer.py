@@ -131,7 +131,8 @@ class KafkaSink:
     async def warm_up(self, topic: str) -> None:
         """Fetch ``topic``'s metadata now. The refresh that a first send to a new topic
         triggers can fail sends to other topics in flight at that moment on the embedded
-        broker (NotLeaderForPartitionError, measured), so do it before they start."""
+        broker (NotLeaderForPartitionError, measured). The processor resends those
+        (``stream.delivery``), so this only spares that round of resends."""
         await self._producer.partitions_for(topic)
 
     async def send_and_wait(
