@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 
 from stream.concurrency.clock import Clock, sleep_or_event
 from stream.concurrency.pacing_bucket import TokenBucket
+from stream.concurrency.pacing_share import HeaderPoint, RefillShare
 from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
 
 __all__ = ["BUCKET_KINDS", "HeadroomPacer", "Reservation", "TokenBucket"]
@@ -124,6 +125,7 @@ class HeadroomPacer:
         blind_doubling_s: float | None = None,
         blind_max: int | None = None,
         contended_s: float = 10.0,
+        refill_share: RefillShare | None = None,
     ) -> None:
         if request_margin < 0 or not 0 <= token_margin < 1 or refill_window_s <= 0:
             raise ValueError("margins must be >= 0 (token_margin < 1), refill_window_s > 0")
@@ -148,6 +150,7 @@ class HeadroomPacer:
         self._contended_s = contended_s
         self._ramp_started: float | None = None  # the first reserve
         self._sent: deque[tuple[float, Reservation]] = deque()  # (sent at, reservation)
+        self._share = refill_share or RefillShare()
 
         self._informed = False  # a call has reached the server and come back
         self._blocked_on: str | None = None
@@ -191,6 +194,7 @@ class HeadroomPacer:
         self._informed = True
         lower = {name.lower(): value for name, value in headers.items()}
         as_of = None if reservation is None else reservation.sent_at
+        share = self._read_share(lower, reservation)
         newer = self._not_counted(reservation)
         for kind in BUCKET_KINDS:
             prefix = f"anthropic-ratelimit-{kind}-"
@@ -200,12 +204,49 @@ class HeadroomPacer:
                 continue
             held = sum(r.amounts()[kind] for r in newer)
             full_at = self._full_at(lower.get(prefix + "reset"))
-            # Contended: the refill since then is not counted on (see ``refused``).
-            since = None if self.contended else as_of
-            self._sync(kind, limit, remaining - held, full_at, remaining, since)
+            # Contended: the refill since then is not counted on (see ``refused``),
+            # unless the headers told our share of it: then that share is.
+            since = None if self.contended and share >= 1.0 else as_of
+            self._sync(kind, limit, remaining - held, full_at, remaining, since, share)
             if reservation is not None:
                 reservation._synced = True
         self._notify()
+
+    @property
+    def share(self) -> float:
+        """The fraction of the account's refill this worker counts as its own (1 alone)."""
+        bucket = self._buckets.get("requests")
+        return 1.0 if bucket is None else self._share.share(bucket.refill_per_s)
+
+    def _read_share(self, lower: Mapping[str, str], reservation: Reservation | None) -> float:
+        """Compare the requests header with the last one (``RefillShare``): the share of
+        the refill that is ours. Headers around a change of the limit are not compared."""
+        limit = _parse_int(lower.get("anthropic-ratelimit-requests-limit"))
+        remaining = _parse_int(lower.get("anthropic-ratelimit-requests-remaining"))
+        bucket = self._buckets.get("requests")
+        if limit is None or remaining is None or limit <= 0:
+            return self.share
+        refill = limit / self._window
+        if reservation is None or reservation.sent_at is None or bucket is None:
+            return self._share.share(refill)
+        now = self._clock.now()
+        if bucket.capacity != limit or now - bucket.changed_at < _CHANGE_GRACE_S:
+            self._share.forget()
+            return self._share.share(refill)
+        point = HeaderPoint(reservation.sent_at, float(remaining), float(limit))
+        self._share.observe(point, self._sent_between, refill, bucket.ceiling)
+        return self._share.share(refill)
+
+    def _sent_between(self, after: float, until: float) -> list[float]:
+        """Send times of calls not known refused, sent in (after, until], oldest first."""
+        found = []
+        for sent_at, other in reversed(self._sent):
+            if sent_at <= after:
+                break
+            if sent_at <= until and not other._refused:
+                found.append(sent_at)
+        found.reverse()
+        return found
 
     def refused(self, reservation: Reservation, *, rate_limited: bool = False) -> None:
         """Its call was answered 429 (``rate_limited``) or 529: the server did not count
@@ -376,6 +417,7 @@ class HeadroomPacer:
         full_at: float | None,
         remaining: int,
         as_of: float | None,
+        share: float = 1.0,
     ) -> None:
         refill = limit / self._window
         bucket = self._buckets.get(kind)
@@ -388,6 +430,7 @@ class HeadroomPacer:
             full_at=full_at,
             remaining=remaining,
             as_of=as_of,
+            share=share,
         )
 
     def _full_at(self, reset: str | None) -> float | None:

@@ -39,6 +39,7 @@ class TokenBucket:
         self._seen = 0.0  # the most it was seen to hold since the limit last changed
         self.changed_at = -math.inf  # clock time a sync last brought a different limit
         self._since_sync = 0.0
+        self._share = 1.0  # the fraction of the refill that is ours (see ``sync``)
 
     @property
     def capacity(self) -> float:
@@ -53,6 +54,10 @@ class TokenBucket:
     @property
     def refill_per_s(self) -> float:
         return self._refill
+
+    @property
+    def share(self) -> float:
+        return self._share
 
     @property
     def level(self) -> float:
@@ -77,7 +82,7 @@ class TokenBucket:
         need = min(amount, self._ceiling)
         if self._level >= need - _TOLERANCE * max(1.0, abs(need)):
             return 0.0
-        wait = (need - self._level) / self._refill
+        wait = (need - self._level) / (self._refill * self._share)
         if self._full_at is not None:
             wait = min(wait, self._full_at - self._updated)
         return max(wait, 0.0)
@@ -91,6 +96,7 @@ class TokenBucket:
         full_at: float | None = None,
         remaining: float | None = None,
         as_of: float | None = None,
+        share: float = 1.0,
     ) -> None:
         """Adopt the server's numbers (capacity, refill, level, time of full refill).
 
@@ -99,9 +105,11 @@ class TokenBucket:
         ``as_of``: the clock time the server's numbers describe (when it admitted the
         call whose response carried them, a round trip ago). The refill since then is
         added: without it every header looked a latency's worth of refill poorer than
-        the account was, and a 1 s call at 50 requests/s hid 50 requests."""
-        if capacity <= 0 or refill_per_s <= 0:
-            raise ValueError("capacity and refill_per_s must be > 0")
+        the account was, and a 1 s call at 50 requests/s hid 50 requests.
+        ``share``: the fraction of the refill, and of what remains, that is ours when
+        others spend the account too (``pacing_share.RefillShare``)."""
+        if capacity <= 0 or refill_per_s <= 0 or not 0 < share <= 1:
+            raise ValueError("capacity and refill_per_s must be > 0, share in (0, 1]")
         now = self._clock.now()
         since = now if as_of is None else min(as_of, now)
         has = float(level) if remaining is None else float(remaining)
@@ -122,8 +130,10 @@ class TokenBucket:
             estimate = max(has, 0.0) + span * self._refill
             self._ceiling = min(self._capacity, max(estimate, self._seen))
         self._ceiling = max(self._ceiling, 1.0)
+        self._share = float(share)
         age = now - since
-        refilled = min(has + age * self._refill, self._ceiling)
+        ours = share * has if has > 0 else has
+        refilled = min(ours + age * self._refill * share, self._ceiling)
         self._level = min(refilled - held, self._capacity)
         self._updated = now
         self._full_at = full_at
@@ -134,10 +144,13 @@ class TokenBucket:
     def _catch_up(self) -> None:
         now = self._clock.now()
         if now > self._updated:
-            self._level = min(self._ceiling, self._level + (now - self._updated) * self._refill)
+            gained = (now - self._updated) * self._refill * self._share
+            self._level = min(self._ceiling, self._level + gained)
             self._updated = now
         if self._full_at is not None and now >= self._full_at:
-            self._level = max(self._level, self._ceiling - max(self._since_sync, 0.0))
+            # others fill the same bucket with their calls: only our share is promised
+            promised = self._ceiling * self._share - max(self._since_sync, 0.0)
+            self._level = max(self._level, promised)
             self._full_at = None
 
     def __repr__(self) -> str:

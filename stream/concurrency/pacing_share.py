@@ -1,0 +1,160 @@
+"""How much of an account's refill is this worker's: others' spend read from the headers.
+
+Split from ``pacing`` so each module keeps to one job. Several workers on one account
+each see the whole refill in the ``remaining`` headers; each counting all of it as its
+own, three workers got 429s for a fifth of their requests. Between two answers a lone
+worker's ``remaining`` is fully explained by the previous one, the refill since then and
+the calls this worker sent in between. When it falls short by more than a few requests,
+someone else spent the difference: ``RefillShare`` keeps an average of that shortfall
+rate and the pacer counts only the rest of the refill (and of what remains) as its own.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["HeaderPoint", "RefillShare"]
+
+
+@dataclass(frozen=True)
+class HeaderPoint:
+    """The requests bucket as one answer's headers described it, as of its call's send."""
+
+    sent_at: float
+    remaining: float
+    limit: float
+
+
+class RefillShare:
+    """This worker's share of the requests bucket's refill, from header pairs.
+
+    Each header is compared with the newest earlier one whose call went out at least
+    ``min_span_s`` before it, so the send-time jitter (the server admits a call a little
+    after we send it) stays small against the refill between them; answers come back out
+    of order, so headers are kept by send time for ``memory_s``. Both rates (ours and
+    the others') are averaged the same way, with time constant ``time_constant_s`` of
+    send time (and at least ``min_weight`` per answer), so their ratio is right from the
+    first comparison; a peer that finishes hands its share back within a few seconds.
+    Others spending under ``alone_fraction`` of the refill is noise (a lone worker's
+    shortfall stays within a few requests): the whole refill is ours. Within
+    ``tolerance`` of the ceiling the bucket is full and hides what others spend; at
+    least ``floor`` of the refill stays ours.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_span_s: float = 0.2,
+        memory_s: float = 3.0,
+        tolerance: float = 4.0,
+        alone_fraction: float = 0.1,
+        time_constant_s: float = 3.0,
+        min_weight: float = 0.02,
+        floor: float = 0.2,
+    ) -> None:
+        self._min_span = min_span_s
+        self._memory = memory_s
+        self._tolerance = tolerance
+        self._alone = alone_fraction
+        self._time_constant = time_constant_s
+        self._min_weight = min_weight
+        self._floor = floor
+        self._points: list[HeaderPoint] = []  # by send time
+        self._others = 0.0  # requests per second others spend, averaged
+        self._own = 0.0  # requests per second we spent, over the same spans
+        self._weight = 0.0  # what the averages have taken in (they start at 0)
+        self._newest = -math.inf  # send time of the newest header compared
+
+    @property
+    def others_per_s(self) -> float:
+        """The others' spend rate (the averages' start at 0 corrected for)."""
+        return self._others / self._weight if self._weight > 0 else 0.0
+
+    def share(self, refill_per_s: float) -> float:
+        """The fraction of the refill (and of what remains) counted as this worker's."""
+        others = self.others_per_s
+        if self._weight <= 0 or others <= 0 or others < self._alone * refill_per_s:
+            return 1.0  # within the noise: alone
+        # Our part of what all were seen to spend, not the refill less the others'
+        # spend: with three workers that rule over-corrects (each one's step is twice
+        # the others' error) and the bursts grew; this one shares the whole refill
+        # between them, whatever the split.
+        own = self._own / self._weight
+        return min(1.0, max(self._floor, own / (own + others)))
+
+    def forget(self) -> None:
+        """The limit changed: earlier headers say nothing about the new bucket."""
+        self._points.clear()
+
+    def observe(
+        self,
+        point: HeaderPoint,
+        sent_between: Callable[[float, float], Sequence[float]],
+        refill_per_s: float,
+        ceiling: float,
+    ) -> None:
+        """Compare ``point`` with an earlier header. ``sent_between(after, until)``: send
+        times of this worker's calls (not known refused) in (after, until], which includes
+        the call ``point`` answered; ``ceiling``: what the bucket holds when full."""
+        self._points = [p for p in self._points if p.limit == point.limit]
+        bisect.insort(self._points, point, key=lambda p: p.sent_at)
+        horizon = max(self._newest, point.sent_at) - self._memory
+        while self._points and self._points[0].sent_at < horizon:
+            self._points.pop(0)
+        ref = self._reference_for(point)
+        if ref is not None:
+            self._compare(ref, point, sent_between, refill_per_s, ceiling)
+        # An old call answered late (after a 429 of a later one came back at once) is
+        # the reference the later headers lacked: the ramp's first evidence.
+        for later in [p for p in self._points if p.sent_at >= point.sent_at + self._min_span]:
+            if self._reference_for(later) is point:
+                self._compare(point, later, sent_between, refill_per_s, ceiling)
+
+    def _compare(
+        self,
+        ref: HeaderPoint,
+        point: HeaderPoint,
+        sent_between: Callable[[float, float], Sequence[float]],
+        refill_per_s: float,
+        ceiling: float,
+    ) -> None:
+        span = point.sent_at - ref.sent_at
+        ours = sent_between(ref.sent_at, point.sent_at)
+        expected, admitted = _lone_level(ref, ours, point.sent_at, refill_per_s, ceiling)
+        full = point.remaining >= ceiling - self._tolerance  # a full bucket hides others
+        others = 0.0 if full else (expected - point.remaining) / span
+        step = point.sent_at - self._newest if math.isfinite(self._newest) else 0.0
+        # Answers to calls sent close together (a ramp) each count for a little.
+        weight = max(1.0 - math.exp(-max(step, 0.0) / self._time_constant), self._min_weight)
+        self._weight += (1.0 - self._weight) * weight
+        self._own += (admitted / span - self._own) * weight
+        self._others += (others - self._others) * weight
+        self._newest = max(self._newest, point.sent_at)
+
+    def _reference_for(self, point: HeaderPoint) -> HeaderPoint | None:
+        latest = point.sent_at - self._min_span
+        found = None
+        for candidate in self._points:
+            if candidate.sent_at > latest:
+                break
+            found = candidate
+        return found
+
+
+def _lone_level(
+    ref: HeaderPoint, ours: Iterable[float], until: float, refill: float, ceiling: float
+) -> tuple[float, int]:
+    """What ``remaining`` would be at ``until`` if only this worker spent the bucket: the
+    refill, capped at the ceiling, less each of our calls (one the bucket had no room
+    for was refused, not counted), and how many of our calls it admitted."""
+    level, at, admitted = ref.remaining, ref.sent_at, 0
+    for sent in ours:
+        level = min(ceiling, level + (sent - at) * refill)
+        at = sent
+        if level >= 1.0:
+            level -= 1.0
+            admitted += 1
+    return min(ceiling, level + (until - at) * refill), admitted
