@@ -40,6 +40,7 @@ chaos: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check stream tests
+	$(BIN)/ruff format --check stream tests
 	$(BIN)/mypy --strict stream
 
 # Property tests with many random examples (CI runs them derandomized, see conftest.py).

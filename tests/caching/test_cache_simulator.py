@@ -46,9 +46,7 @@ async def client(simulator_factory: Factory) -> AsyncIterator[AnthropicClaudeCli
     await made.aclose()
 
 
-async def _run(
-    client: AnthropicClaudeClient, tmp_path: Path, mode: str, warm: bool
-) -> PipelineRun:
+async def _run(client: AnthropicClaudeClient, tmp_path: Path, mode: str, warm: bool) -> PipelineRun:
     path = tmp_path / f"{mode}-{warm}.yaml"
     path.write_text(PIPELINE.format(mode=mode, warm=str(warm).lower()), encoding="utf-8")
     pipeline = load_pipeline(path, default_model="claude-sonnet-4-5", default_max_tokens=200)

@@ -46,9 +46,7 @@ async def test_sibling_reading_the_cache_is_not_paced_on_its_cached_tokens(
     clock = ManualClock()
     client = AnthropicClaudeClient(api_key="sk-sim", base_url=server.base_url, pool_size=4)
     caller = build_caller(load_settings(), client, clock, Metrics())
-    run = asyncio.ensure_future(
-        run_pipeline(pipeline, Document(id="d", text="w" * 8000), caller)
-    )
+    run = asyncio.ensure_future(run_pipeline(pipeline, Document(id="d", text="w" * 8000), caller))
     blocked: set[str] = set()
     try:
         for _ in range(1000):  # waiting on real sockets; the manual clock never moves

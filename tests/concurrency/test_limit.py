@@ -314,9 +314,7 @@ def test_token_latency_rtt_proportional_to_output_never_shrinks(
         assert ok(limit, now, inflight=inflight, rtt=k * tokens, output_tokens=tokens) >= before
 
 
-@pytest.mark.parametrize(
-    "rtt", [0.0, 5e-324, 1e-310, math.inf, math.nan, -1.0], ids=repr
-)
+@pytest.mark.parametrize("rtt", [0.0, 5e-324, 1e-310, math.inf, math.nan, -1.0], ids=repr)
 @pytest.mark.parametrize("tokens", [None, 0, 1, 8000])
 @pytest.mark.parametrize("ttft", [None, 0.0, 5e-324, math.inf, math.nan])
 def test_token_latency_survives_degenerate_latencies(

@@ -115,9 +115,7 @@ async def test_prefix_below_the_model_minimum_is_not_cached(simulator_factory: F
     """Haiku 4.5 caches from 4,096 tokens: a 2,100-token prefix is plain input, twice."""
     server = await simulator_factory(now=ManualClock())
     async with sdk(server.base_url) as client:
-        calls = [
-            await client.messages.create(**staged(x, model="claude-haiku-4-5")) for x in "ab"
-        ]
+        calls = [await client.messages.create(**staged(x, model="claude-haiku-4-5")) for x in "ab"]
     assert [split(c.usage)[1:3] for c in calls] == [(0, 0), (0, 0)]
     assert calls[1].usage.input_tokens == 2101
 
