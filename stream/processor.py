@@ -43,7 +43,6 @@ from stream.delivery import Delivery
 from stream.errors import CallsStopped, FatalOutcome
 from stream.finished import FinishedKeeper, FinishedLedger
 from stream.handler import RecordHandler
-from stream.logstate import StateLog
 from stream.observers import NullProcessorObserver, ProcessorObserver
 from stream.offsets import OffsetTracker, Ticket
 from stream.ports import (
@@ -151,7 +150,6 @@ class Processor:
         self._stopping = asyncio.Event()
         self._shutdown = asyncio.Event()  # the outer bound runs from here (SHUTDOWN_GRACE_S)
         self._fatal_deadline: float | None = None
-        self._poll_log = StateLog(log, "polls")
         self._last_activity = clock.now()
         self._assigned_once = False
         self._group: asyncio.TaskGroup | None = None
@@ -283,25 +281,22 @@ class Processor:
                 self._last_activity = self._clock.now()
 
     async def _poll(self, max_records: int, timeout_s: float) -> Sequence[RawRecord]:
-        """One poll, given up (cancelled) at a stop or past its deadline: a rejoining
-        group holds aiokafka's ``getmany`` beyond its timeout, and the loop must still
-        see stop conditions. What a given-up poll fetched was not dispatched, so it is
-        redelivered; a poll that ignores the cancel is waited for, never doubled."""
+        """One poll, given up (cancelled) at a stop: a rejoining group holds aiokafka's
+        ``getmany`` beyond its timeout. It is never given up otherwise: cancelling
+        ``getmany`` while the group was joining left the consumer stuck for good (the
+        chaos suite's rebalance storm). What a given-up poll fetched was not dispatched,
+        so it is redelivered; a poll that ignores the cancel is waited for, never doubled."""
         task = self._poll_task
         if task is None or task.done():
             task = self._poll_task = asyncio.ensure_future(
                 self._source.poll(max_records=max_records, timeout_s=timeout_s)
             )
-        deadline = self._clock.sleep(timeout_s + BROKER_DEADLINE_S)
-        await until_first(task, self._stopping.wait(), deadline)
+        await until_first(task, self._stopping.wait())
         if not task.done():
-            if not self._stopping.is_set():
-                self._poll_log.note("held past its deadline (a rejoining group?); given up")
             task.cancel()
             return ()
-        if task.cancelled():  # the one given up last time
+        if task.cancelled():  # the one given up at the stop
             return ()
-        self._poll_log.note(None)
         return task.result()
 
     def _remaining(self) -> int:
