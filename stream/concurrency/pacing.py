@@ -47,7 +47,8 @@ __all__ = ["BUCKET_KINDS", "HeadroomPacer", "Reservation", "TokenBucket"]
 BUCKET_KINDS = ("requests", "input-tokens", "output-tokens")
 
 _CHANGE_GRACE_S = 5.0  # a 429 this soon after the limit changed is not contention
-_SENT_MEMORY_S = 600.0  # send times kept this long (longer than any call's round trip)
+_SENT_MEMORY_S = 600.0  # send times kept at most this long (longer than any round trip)
+_FORGET_MIN = 256  # sends kept before the first pass of _forget_sends
 
 
 class Reservation:
@@ -150,6 +151,7 @@ class HeadroomPacer:
         self._contended_s = contended_s
         self._ramp_started: float | None = None  # the first reserve
         self._sent: deque[tuple[float, Reservation]] = deque()  # (sent at, reservation)
+        self._forget_at = _FORGET_MIN
         self._share = refill_share or RefillShare()
 
         self._informed = False  # a call has reached the server and come back
@@ -279,8 +281,25 @@ class HeadroomPacer:
         now = self._clock.now()
         reservation.sent_at = now
         self._sent.append((now, reservation))
-        while self._sent and self._sent[0][0] < now - _SENT_MEMORY_S:
-            self._sent.popleft()
+        if len(self._sent) >= self._forget_at:
+            self._forget_sends(now)
+
+    def _forget_sends(self, now: float) -> None:
+        """Drop the send times no header can still ask about. A header is read while its
+        own call is outstanding and asks about sends after that call (``_not_counted``)
+        and at most the share's memory before it (``_sent_between``). Run when the deque
+        has doubled since the last pass, so the per-call cost stays constant; at 1,500
+        calls/s a fixed ten minutes held about a million entries."""
+        sent, memory = self._sent, self._share.memory_s
+        horizon = now - memory
+        for sent_at, reservation in sent:
+            if not reservation.settled:
+                horizon = sent_at - memory
+                break
+        horizon = max(horizon, now - _SENT_MEMORY_S)
+        while sent and sent[0][0] < horizon:
+            sent.popleft()
+        self._forget_at = max(2 * len(sent), _FORGET_MIN)
 
     def _not_counted(self, reservation: Reservation | None) -> list[Reservation]:
         """Reservations the server had not counted when it computed the headers that

@@ -89,6 +89,11 @@ class RefillShare:
         """The limit changed: earlier headers say nothing about the new bucket."""
         self._points.clear()
 
+    @property
+    def memory_s(self) -> float:
+        """How far before a header's own call its reference header may lie."""
+        return self._memory
+
     def observe(
         self,
         point: HeaderPoint,
