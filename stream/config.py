@@ -89,6 +89,16 @@ class KafkaSettings(_Section):
         "because Tansu rejects aiokafka's InitProducerId v0",
     )
     group_id: str = Field("docstream", min_length=1)
+    # KIP-345 static membership: a worker restarted with the same id within the session
+    # timeout gets its partitions back without a rebalance (Kafka 2.3+). One id per worker
+    # (e.g. the pod name of a StatefulSet); two live workers must never share one.
+    group_instance_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=249,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="static group membership (KIP-345): this worker's stable id in the group",
+    )
     client_id: str = "docstream"
     topics: TopicSettings = TopicSettings()
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

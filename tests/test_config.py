@@ -175,3 +175,21 @@ def test_non_finite_float_flags_exit_2_before_connecting(args: list[str]) -> Non
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert "is not a finite number" in result.output
+
+
+def test_group_instance_id_is_unset_by_default_and_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Static membership is opt-in: one id per worker, e.g. from the pod name."""
+    assert load_settings().kafka.group_instance_id is None
+    monkeypatch.setenv("DOCSTREAM_KAFKA__GROUP_INSTANCE_ID", "docstream-3")
+    assert load_settings().kafka.group_instance_id == "docstream-3"
+
+
+def test_run_instance_id_flag_is_checked_like_kafka_checks_it() -> None:
+    """`run --instance-id` sets kafka.group_instance_id; a character Kafka refuses in an
+    instance id (the topic-name alphabet) stops the worker before it connects."""
+    result = CliRunner().invoke(cli, ["run", "--instance-id", "worker 3"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "kafka.group_instance_id" in lines[0], result.output

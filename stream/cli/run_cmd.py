@@ -28,6 +28,11 @@ _AFTER_RUN_S = 10.0
 @click.command("run")
 @click.option("--bootstrap", "bootstrap", help="Kafka bootstrap servers (kafka.bootstrap_servers).")
 @click.option("--group", "group_id", help="Consumer group (kafka.group_id).")
+@click.option(
+    "--instance-id",
+    "instance_id",
+    help="Static group membership: this worker's stable id (kafka.group_instance_id).",
+)
 @click.option("--topic", "topic", help="Input topic (kafka.topics.input).")
 @click.option(
     "--pipeline",
@@ -67,6 +72,7 @@ def run(
     state: CliState,
     bootstrap: str | None,
     group_id: str | None,
+    instance_id: str | None,
     topic: str | None,
     pipeline: str | None,
     ordering: str | None,
@@ -91,6 +97,7 @@ def run(
         {
             "kafka.bootstrap_servers": bootstrap,
             "kafka.group_id": group_id,
+            "kafka.group_instance_id": instance_id,
             "kafka.topics.input": topic,
             "processing.ordering": ordering,
             "limits.initial_concurrency": concurrency,

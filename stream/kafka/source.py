@@ -14,10 +14,12 @@ from collections.abc import Iterable, Sequence
 from aiokafka import TopicPartition
 
 from stream.config import KafkaSettings
+from stream.errors import DocstreamError
 from stream.kafka.connect import start_client
 from stream.kafka.logs import count_repeated_lines
 from stream.kafka.membership import RebalanceRelay, commit_positions
 from stream.kafka.reader import raw_records
+from stream.kafka.static_membership import require_static_membership
 from stream.kafka.tansu import GroupMember
 from stream.ports import TP, RawRecord, RebalanceHandler
 
@@ -31,10 +33,15 @@ class KafkaSource:
         count_repeated_lines()
         self._kafka = kafka
         self._topic = topic
-        self._member = GroupMember(kafka, kafka.group_id)
+        self._member = GroupMember(kafka, kafka.group_id, kafka.group_instance_id)
         self._consumer = self._member.consumer
 
     async def start(self, handler: RebalanceHandler) -> None:
+        try:
+            await require_static_membership(self._kafka, self._kafka.group_id)
+        except DocstreamError:
+            await self._consumer.stop()  # built but never started: nothing else to undo
+            raise
         await start_client(self._kafka, self._consumer.start, self._consumer.stop)
         self._consumer.subscribe([self._topic], listener=RebalanceRelay(handler))
 

@@ -11,7 +11,9 @@ Only the public ``AIOKafkaClient`` and its request classes are used (no consumer
 internals), so an aiokafka upgrade cannot silently break it; on a real cluster the
 member has already left and this finds nothing to do. The embedded profile gives every
 consumer a client id of its own (``member_client_id``) so one worker never removes
-another's member.
+another's member. A static member (``kafka.group_instance_id``) is never removed: staying
+is the point of it (Tansu names it ``<instance id>-<uuid>``, so the prefix would not match
+it anyway).
 """
 
 from __future__ import annotations
@@ -71,18 +73,25 @@ async def leave_lingering_members(common: dict[str, Any], group_id: str) -> int:
 
 
 class GroupMember:
-    """A group consumer whose ``stop()`` really leaves the group, on Tansu too."""
+    """A group consumer whose ``stop()`` really leaves the group, on Tansu too; or, with
+    ``instance_id`` (static membership, KIP-345), one that deliberately stays.
 
-    def __init__(self, kafka: KafkaSettings, group_id: str) -> None:
-        self._embedded = kafka.profile == "embedded"
+    A static member that left would hand its partitions to the others at once, which is
+    what static membership exists to avoid: aiokafka skips its LeaveGroup then, and so do
+    we. The broker keeps the member (and its partitions) until its session times out or
+    the same instance id joins again.
+    """
+
+    def __init__(self, kafka: KafkaSettings, group_id: str, instance_id: str | None = None) -> None:
+        self._leave_by_hand = kafka.profile == "embedded" and instance_id is None
         self._group_id = group_id
         self._common = common_kwargs(kafka)
         kwargs = consumer_kwargs(kafka)
-        if self._embedded:
+        if kafka.profile == "embedded":
             self._common["client_id"] = kwargs["client_id"] = member_client_id(kafka.client_id)
-        self.consumer = AIOKafkaConsumer(group_id=group_id, **kwargs)
+        self.consumer = AIOKafkaConsumer(group_id=group_id, group_instance_id=instance_id, **kwargs)
 
     async def stop(self) -> None:
         await self.consumer.stop()
-        if self._embedded:
+        if self._leave_by_hand:
             await leave_lingering_members(self._common, self._group_id)
