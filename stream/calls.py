@@ -344,7 +344,9 @@ class Caller:
     ) -> None:
         outcome = result.outcome
         signal = outcome.permit
-        if signal is PermitSignal.DROPPED or result.error_class == "timeout":
+        if signal is PermitSignal.OVERLOADED:
+            permit.dropped(overloaded=True)
+        elif signal is PermitSignal.DROPPED or result.error_class == "timeout":
             permit.dropped()
         elif signal is PermitSignal.SUCCESS:
             permit.success(output_tokens=result.usage.output_tokens, ttft=result.ttft_s)

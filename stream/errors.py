@@ -63,6 +63,9 @@ class PermitSignal(enum.Enum):
 
     SUCCESS = "success"  # a sample: latency and tokens feed the limit
     DROPPED = "dropped"  # congestion: a multiplicative cut
+    # Refused for concurrency (529): the server admits at most the other calls in
+    # flight; an adaptive limit may hold just under that instead of cutting by a ratio.
+    OVERLOADED = "overloaded"
     IGNORED = "ignored"  # says nothing about the server's capacity
 
 
@@ -125,7 +128,7 @@ _SEMANTICS = {
     Outcome.TRUNCATED: Semantics(_D.DONE, _P.SUCCESS, _B.SUCCESS),
     # The gate holds the model until retry-after; the 429 is the limiter's business.
     Outcome.RATE_LIMITED: Semantics(_D.RETRY, _P.DROPPED, _B.IGNORED),
-    Outcome.OVERLOADED: Semantics(_D.RETRY, _P.DROPPED, _B.FAILURE_AT_FLOOR),
+    Outcome.OVERLOADED: Semantics(_D.RETRY, _P.OVERLOADED, _B.FAILURE_AT_FLOOR),
     # A timeout among transients is a drop too: the caller decides by its error class.
     Outcome.TRANSIENT: Semantics(_D.RETRY, _P.IGNORED, _B.FAILURE),
     # Once, with the validation error.

@@ -44,8 +44,9 @@ class _RecordingLimit:
         dropped: bool,
         output_tokens: int | None = None,
         ttft: float | None = None,
+        overloaded: bool = False,
     ) -> int:
-        self.samples.append("dropped" if dropped else "success")
+        self.samples.append(("overloaded" if overloaded else "dropped") if dropped else "success")
         return 4
 
 
@@ -85,6 +86,7 @@ class _OnceThenSuccess:
 _PERMIT_SAMPLE = {
     PermitSignal.SUCCESS: ["success"],
     PermitSignal.DROPPED: ["dropped"],
+    PermitSignal.OVERLOADED: ["overloaded"],
     PermitSignal.IGNORED: [],
 }
 

@@ -8,7 +8,8 @@ testable with literal numbers.
 
 - ``FixedLimit``: a constant.
 - ``AIMDLimit``: loss-based. A drop multiplies the limit by ``backoff_ratio``; a call
-  that used at least half the window adds to it.
+  that used at least half the window adds to it. Optionally a 529 instead holds the
+  limit just under the concurrency cap it reveals (``cap_hold``).
 - ``TokenLatencyLimit``: a gradient limit (Gradient2 / Envoy) on latency per output
   token, so a long answer is not mistaken for congestion, and unlike Gradient2 it cuts
   on drops.
@@ -39,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from stream.concurrency.cap_hold import CapHold, HoldVerdict
+
 __all__ = ["AIMDLimit", "FixedLimit", "Limit", "TokenLatencyLimit"]
 
 _EPSILON = 1e-9  # nine additions of 1/9 must make a whole 1
@@ -66,8 +69,11 @@ class Limit(Protocol):
         dropped: bool,
         output_tokens: int | None = None,
         ttft: float | None = None,
+        overloaded: bool = False,
     ) -> int:
-        """Feed one finished call; returns the (possibly new) limit."""
+        """Feed one finished call; returns the (possibly new) limit. ``overloaded``
+        qualifies a drop: the server refused the call for capacity (a 529), so it admits
+        at most the other calls that were in flight."""
         ...
 
     def raise_to(self, n: int) -> int:
@@ -101,8 +107,9 @@ class FixedLimit:
         dropped: bool,
         output_tokens: int | None = None,
         ttft: float | None = None,
+        overloaded: bool = False,
     ) -> int:
-        del now, rtt, inflight, dropped, output_tokens, ttft
+        del now, rtt, inflight, dropped, output_tokens, ttft, overloaded
         return self._n
 
     def raise_to(self, n: int) -> int:
@@ -144,6 +151,12 @@ class AIMDLimit:
     ``timeout`` defaults to infinity: a Claude call's time mostly tracks its answer's
     length, so raw RTT is not a congestion signal here. Callers report their own
     deadline expiries as drops.
+
+    With ``cap_probe_rounds`` (as the registry builds it), a 529 (``overloaded``) that
+    a probe of ours explains is not cut by the ratio: the limit holds at the calls that
+    were in flight beside the refused one, probes one above that every
+    ``cap_probe_rounds`` round trips at full use, and returns to slow start when a call
+    above it succeeds (``cap_hold``). 429s and timeouts still cut by the ratio.
     """
 
     def __init__(
@@ -157,9 +170,11 @@ class AIMDLimit:
         slow_start: bool = True,
         probe_after_s: float | None = 10.0,
         learn_cap: bool = False,
+        cap_probe_rounds: int | None = None,
     ) -> None:
         _check_bounds(initial, min_limit, max_limit, backoff_ratio)
         self._learn_cap = learn_cap
+        self._hold = None if cap_probe_rounds is None else CapHold(cap_probe_rounds)
         self._initial = initial
         self._value = float(initial)
         self._min = min_limit
@@ -192,19 +207,29 @@ class AIMDLimit:
         dropped: bool,
         output_tokens: int | None = None,
         ttft: float | None = None,
+        overloaded: bool = False,
     ) -> int:
         del output_tokens, ttft
         if dropped or rtt > self._timeout:
             if now - rtt >= self._last_cut:
-                before = self.limit
-                self._value = max(self._min, math.floor(before * self._ratio + _EPSILON))
-                if self._learn_cap and self._last_cut == -math.inf:  # the first drop
-                    learned = _learned_cap(before, self._initial, self._ratio, inflight)
-                    self._value = max(float(self._min), learned)
+                if overloaded and dropped and self._hold is not None:
+                    self._hold_under_cap(inflight)
+                else:
+                    self._cut(inflight)
                 self._last_cut = now
                 self._slow_start = False
                 self._avoiding_since = now
             return self.limit
+        if self._hold is not None:
+            verdict = self._hold.on_success(
+                self.limit, inflight, after_cut=now - rtt >= self._last_cut
+            )
+            if verdict is HoldVerdict.PROBE:
+                self._value = min(float(self._max), self._value + 1.0)
+            if verdict is HoldVerdict.ROOM:
+                self._slow_start, self._avoiding_since = True, None
+            elif verdict is not None:
+                return self.limit
         if not self._slow_start:
             if self._avoiding_since is None:
                 self._avoiding_since = now
@@ -214,6 +239,26 @@ class AIMDLimit:
             step = 1.0 if self._slow_start else 1.0 / max(self.limit, 1)
             self._value = min(float(self._max), self._value + step)
         return self.limit
+
+    def _cut(self, inflight: int) -> None:
+        """A multiplicative cut (and, with ``learn_cap``, the first drop's rule)."""
+        if self._hold is not None:
+            self._hold.release()
+        before = self.limit
+        self._value = max(self._min, math.floor(before * self._ratio + _EPSILON))
+        if self._learn_cap and self._last_cut == -math.inf:  # the first drop
+            learned = _learned_cap(before, self._initial, self._ratio, inflight)
+            self._value = max(float(self._min), learned)
+
+    def _hold_under_cap(self, inflight: int) -> None:
+        """A 529: hold at the calls in flight beside the refused one (``cap_hold``)."""
+        assert self._hold is not None
+        before = self.limit
+        guard = math.floor(before * self._ratio + _EPSILON)
+        if self._last_cut == -math.inf:  # the first drop: the ramp may have outrun the cap
+            guard = min(guard, math.floor(self._initial * self._ratio + _EPSILON))
+        self._value = float(max(self._min, self._hold.cut(before, inflight, guard)))
+        self._hold.held = self.limit
 
     def raise_to(self, n: int) -> int:
         self._value = max(self._value, float(min(n, self._max)))
@@ -367,7 +412,9 @@ class TokenLatencyLimit:
         dropped: bool,
         output_tokens: int | None = None,
         ttft: float | None = None,
+        overloaded: bool = False,
     ) -> int:
+        del overloaded  # a 529 is an ordinary drop here: no cap is held
         if dropped:
             if now - rtt >= self._last_cut:
                 before = self.limit

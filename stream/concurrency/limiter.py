@@ -38,13 +38,14 @@ class PermitOutcome(enum.Enum):
 class Permit:
     """One slot in the pool, from grant to exactly one settlement."""
 
-    __slots__ = ("_inflight", "_limiter", "_outcome", "_started_at")
+    __slots__ = ("_inflight", "_limiter", "_outcome", "_overloaded", "_started_at")
 
     def __init__(self, limiter: Limiter, started_at: float, inflight: int) -> None:
         self._limiter = limiter
         self._started_at = started_at
         self._inflight = inflight
         self._outcome: PermitOutcome | None = None
+        self._overloaded = False
 
     @property
     def started_at(self) -> float:
@@ -61,6 +62,11 @@ class Permit:
         return self._outcome
 
     @property
+    def overloaded(self) -> bool:
+        """Dropped for concurrency (a 529), not for a rate or a timeout."""
+        return self._overloaded
+
+    @property
     def settled(self) -> bool:
         return self._outcome is not None
 
@@ -68,8 +74,11 @@ class Permit:
         """The call completed: its RTT (and token count / TTFT) is a latency sample."""
         self._settle(PermitOutcome.SUCCESS, output_tokens, ttft)
 
-    def dropped(self) -> None:
-        """The call was rejected for capacity (429, 529) or timed out: back off."""
+    def dropped(self, *, overloaded: bool = False) -> None:
+        """The call was rejected for capacity (429, 529) or timed out: back off.
+        ``overloaded``: refused for concurrency (529), so the server admits at most the
+        other calls that were in flight with it; the limit may hold just under that."""
+        self._overloaded = overloaded
         self._settle(PermitOutcome.DROPPED, None, None)
 
     def ignored(self) -> None:
@@ -197,6 +206,7 @@ class Limiter:
                 dropped=outcome is PermitOutcome.DROPPED,
                 output_tokens=output_tokens,
                 ttft=ttft,
+                overloaded=permit.overloaded,
             )
         self._wake()
         if new != old:

@@ -31,9 +31,11 @@ class RecordingLimit:
         dropped: bool,
         output_tokens: int | None = None,
         ttft: float | None = None,
+        overloaded: bool = False,
     ) -> int:
         self.samples.append(
             {
+                "overloaded": overloaded,
                 "now": now,
                 "rtt": rtt,
                 "inflight": inflight,
@@ -179,7 +181,8 @@ async def test_limiter_shrinking_limit_holds_new_grants() -> None:
 
 
 async def test_permit_sample_measures_rtt_from_grant_with_the_clock() -> None:
-    """Waiting 3 s is not RTT; 2.5 s held is. Tokens, TTFT, inflight, drop are passed on."""
+    """Waiting 3 s is not RTT; 2.5 s held is. Tokens, TTFT, inflight, drop (and whether
+    it was a 529) are passed on."""
     clock = ManualClock()
     limit = RecordingLimit(value=1)
     limiter = Limiter(limit, clock)
@@ -187,12 +190,13 @@ async def test_permit_sample_measures_rtt_from_grant_with_the_clock() -> None:
     waiter = asyncio.create_task(limiter.acquire())
     await settle()
     clock.advance(3)
-    holder.dropped()
+    holder.dropped(overloaded=True)
     permit = await waiter
     clock.advance(2.5)
     permit.success(output_tokens=120, ttft=0.4)
     assert limit.samples == [
         {
+            "overloaded": True,
             "now": 3.0,
             "rtt": 3.0,
             "inflight": 1,
@@ -201,6 +205,7 @@ async def test_permit_sample_measures_rtt_from_grant_with_the_clock() -> None:
             "ttft": None,
         },
         {
+            "overloaded": False,
             "now": 5.5,
             "rtt": 2.5,
             "inflight": 1,
