@@ -136,6 +136,10 @@ class Processor:
         self._pause_reasons: set[str] = set()
         self._paused: set[TP] = set()
         self._parked: dict[TP, deque[RawRecord]] = {}  # fetched beyond the crash window
+        # Partitions whose revoke is waiting for their calls in flight: a record of theirs
+        # fetched meanwhile is not started (its output would land after the handover's
+        # commit and the next owner would write it again).
+        self._revoking: set[TP] = set()
         self._finished = FinishedKeeper(finished)
         self._commits = Committer(
             source,
@@ -250,7 +254,10 @@ class Processor:
             raise
 
     async def _final_commit_and_stop(self) -> None:
-        if not await self._commits.commit() and self.exit_code == 0:
+        positions = {tp: self.tracker.position(tp) for tp in self.tracker.partitions()}
+        committed = await self._commits.commit()
+        log.info("final commit at %s%s", _positions(positions), "" if committed else " failed")
+        if not committed and self.exit_code == 0:
             self.exit_code = EXIT_UNCOMMITTED
         await self._commits.save_finished()
         try:
@@ -347,6 +354,8 @@ class Processor:
 
     def _admit(self, record: RawRecord) -> None:
         tp = (record.topic, record.partition)
+        if tp in self._revoking:
+            return  # uncommitted: the next owner fetches it again
         parked = self._parked.get(tp)
         if parked is None and self._ready(tp):
             self._dispatch(record)
@@ -374,6 +383,8 @@ class Processor:
             self.tracker.complete(self.tracker.track(tp, record.offset))
             self.stats.skipped += 1
             return
+        if self.tracker.position(tp) is None:  # where this assignment starts, for handovers
+            log.info("%s: first record at offset %d", tp, record.offset)
         ticket = self.tracker.track(tp, record.offset)
         self._observer.dispatched(record)
         self.stats.dispatched += 1
@@ -470,19 +481,34 @@ class Processor:
             log.warning("finished offsets not loaded in time; those records are redone")
 
     async def _on_revoked(self, tps: list[TP]) -> None:
+        self._revoking |= set(tps)
+        try:
+            await self._hand_over(tps)
+        finally:
+            self._revoking -= set(tps)
+        log.info("revoked %s", sorted(tps))
+
+    async def _hand_over(self, tps: list[TP]) -> None:
+        """Let the revoked partitions' calls in flight end (start no new one), commit."""
+        for tp in tps:
+            self._parked.pop(tp, None)  # uncommitted, so the next owner fetches them again
+        for lane, queue in self._lanes.items():
+            while lane[1] in tps and len(queue) > 1:  # keep only the record in flight
+                queue.pop()
         tasks = [t for tp in tps for t in self._tasks.get(tp, ())]
         await self._wait_tasks(tasks, self._proc.drain_deadline_s)
-        await self._commits.commit(only=set(tps))
+        positions = {tp: self.tracker.position(tp) for tp in tps}
+        committed = await self._commits.commit(only=set(tps))
         await self._commits.save_finished()
+        if tps:
+            log.info("handing over at %s%s", _positions(positions), "" if committed else " failed")
         self._finished.revoked(tps)
         for tp in tps:
             self.tracker.revoke(tp)
             self._tasks.pop(tp, None)
-            self._parked.pop(tp, None)  # uncommitted, so the next owner fetches them again
         for lane in [lane for lane in self._lanes if lane[1] in tps]:
             del self._lanes[lane]
         self._paused -= set(tps)
-        log.info("revoked %s", sorted(tps))
 
     async def _wait_tasks(self, tasks: list[asyncio.Task[None]], deadline: float | None) -> None:
         if not tasks:
@@ -512,3 +538,10 @@ class Processor:
             for stop_calls in self.on_drain:
                 stop_calls()
         await self._wait_tasks([t for bucket in self._tasks.values() for t in bucket], deadline)
+
+
+def _positions(positions: dict[TP, int | None]) -> str:
+    """{(topic, partition): next offset} as one short log field: ``p0=12 p3=-``."""
+    return " ".join(
+        f"p{tp[1]}={'-' if pos is None else pos}" for tp, pos in sorted(positions.items())
+    )

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from stream.config import Settings
-from tests.processor.helpers import Coord, account, committed, read_all
+from tests.processor.helpers import Accounting, Coord, account, committed, read_all
 
 __all__ = ["Books", "Row", "format_table", "input_coords"]
 
@@ -82,6 +82,8 @@ class Books:
         once = all(n == 1 for n in outputs.values())
         exact = set(outputs) == inputs and (self.crashes > 0 or once)
         unexpected_dlq = set(books.dead) - self.expected_dlq
+        if not once:
+            note = "; ".join(filter(None, [note, _who_wrote_twice(books, outputs)]))
         return Row(
             scenario=scenario,
             inputs=len(inputs),
@@ -98,6 +100,19 @@ class Books:
             seconds=seconds,
             note=note,
         )
+
+
+def _who_wrote_twice(books: Accounting, outputs: Counter[Coord], most: int = 8) -> str:
+    """Which worker processes wrote the first duplicated offsets: the handover to look at."""
+    writers: dict[Coord, list[str]] = {}
+    for value in books.result_values:
+        source = value["source"]
+        assert isinstance(source, dict)
+        coord = (int(source["partition"]), int(source["offset"]))
+        if outputs[coord] > 1:
+            writers.setdefault(coord, []).append(str(value["worker_id"]).rsplit("-", 1)[-1])
+    shown = sorted(writers)[:most]
+    return "written twice: " + ", ".join(f"{c[0]}/{c[1]} by {'+'.join(writers[c])}" for c in shown)
 
 
 _HEAD = (

@@ -95,7 +95,11 @@ class Chaos:
                 self.notes.append(f"worker {worker.pid} left running, killed")
                 worker.kill()
         note = "; ".join(self.notes)
-        return await self.books.close(scenario, time.monotonic() - self.started, note)
+        row = await self.books.close(scenario, time.monotonic() - self.started, note)
+        if not row.ok:  # every worker's log, to find out which handover wrote twice
+            for worker in self.workers:
+                _keep_log(worker)
+        return row
 
 
 def _keep_log(worker: WorkerProcess) -> None:

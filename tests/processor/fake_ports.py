@@ -48,6 +48,7 @@ class FakeSource:
         self.commit_error: Exception | None = None
         self.handler: RebalanceHandler | None = None
         self.stopped = False
+        self.revoked: set[TP] = set()  # taken away by ``revoke``: no longer fetched
 
     def add(self, partition: int, value: bytes, key: bytes | None = None) -> RawRecord:
         tp = (self.topic, partition)
@@ -79,7 +80,7 @@ class FakeSource:
     async def poll(self, *, max_records: int, timeout_s: float) -> Sequence[RawRecord]:
         out: list[RawRecord] = []
         for tp in sorted(self.logs):
-            if tp in self.paused:
+            if tp in self.paused or tp in self.revoked:
                 continue
             log, start = self.logs[tp], self._fetched[tp]
             batch = log[start : start + max_records - len(out)]
@@ -90,7 +91,14 @@ class FakeSource:
         return out
 
     def assignment(self) -> set[TP]:
-        return set(self.logs)
+        return set(self.logs) - self.revoked
+
+    async def revoke(self, tps: list[TP]) -> None:
+        """A rebalance takes ``tps`` away: fetching them goes on until the callback ends,
+        as aiokafka's may (its fetcher runs while the revoke callback waits)."""
+        assert self.handler is not None
+        await self.handler.on_revoked(tps)
+        self.revoked |= set(tps)
 
     def pause(self, tps: Sequence[TP] | set[TP]) -> None:
         self.paused |= set(tps)
