@@ -18,6 +18,8 @@ it anyway).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -34,6 +36,9 @@ __all__ = ["GroupMember", "leave_lingering_members", "member_client_id"]
 
 log = logging.getLogger(__name__)
 _GROUP_COORDINATOR = 0
+# Within the processor's deadline for leaving the group (commits.BROKER_DEADLINE_S, 5 s).
+STOP_BUDGET_S = 3.0
+LEAVE_BUDGET_S = 1.5
 
 
 def member_client_id(client_id: str) -> str:
@@ -92,6 +97,19 @@ class GroupMember:
         self.consumer = AIOKafkaConsumer(group_id=group_id, group_instance_id=instance_id, **kwargs)
 
     async def stop(self) -> None:
-        await self.consumer.stop()
-        if self._leave_by_hand:
-            await leave_lingering_members(self._common, self._group_id)
+        if not self._leave_by_hand:
+            await self.consumer.stop()
+            return
+        # A stop during a join that Tansu never completes (its leader gone mid-rebalance)
+        # can hold ``consumer.stop()`` for good, cancel or not; the member would then
+        # linger, holding its partitions in every later round until its session expires.
+        # So the stop gets a budget, and the member leaves by hand either way.
+        stopping = asyncio.ensure_future(self.consumer.stop())
+        await asyncio.wait([stopping], timeout=STOP_BUDGET_S)
+        if not stopping.done():
+            log.warning("consumer stop held by a group join; leaving the group by hand")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LEAVE_BUDGET_S):
+                await leave_lingering_members(self._common, self._group_id)
+        if not stopping.done():
+            stopping.cancel()  # not awaited: it ignored its budget, and the process is ending

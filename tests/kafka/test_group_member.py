@@ -11,7 +11,7 @@ from aiokafka.protocol.admin import DescribeGroupsRequest
 
 from stream.kafka.admin import ensure_topics
 from stream.kafka.client_config import common_kwargs
-from stream.kafka.tansu import GroupMember
+from stream.kafka.tansu import LEAVE_BUDGET_S, STOP_BUDGET_S, GroupMember
 from tests.fixtures.broker import SettingsFactory
 
 pytestmark = pytest.mark.kafka
@@ -48,3 +48,30 @@ async def test_stopped_member_is_gone_from_the_group_at_once(
     assert len(await _members(common_kwargs(kafka), group)) == 1
     await member.stop()
     assert await _members(common_kwargs(kafka), group) == []
+
+
+async def test_a_stop_held_by_a_join_still_ends_and_leaves_the_group(
+    settings_factory: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chaos rebalance storm: a worker stopped during a join Tansu never completed
+    waited in ``consumer.stop()`` until its deadline, never left, and held its partitions
+    in the next rounds. Here the consumer's stop never returns (as it did there)."""
+    topic, group = f"member-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka = settings_factory({"kafka.topics.input": topic}).kafka
+    await ensure_topics(kafka)
+    member = GroupMember(kafka, group)
+    await member.consumer.start()
+    member.consumer.subscribe([topic])
+    async with asyncio.timeout(30):
+        while not member.consumer.assignment():
+            await member.consumer.getmany(timeout_ms=100)
+    real_stop = member.consumer.stop
+
+    async def held() -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(member.consumer, "stop", held)
+    async with asyncio.timeout(STOP_BUDGET_S + LEAVE_BUDGET_S + 5):
+        await member.stop()
+    assert await _members(common_kwargs(kafka), group) == []
+    await real_stop()
