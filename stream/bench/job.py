@@ -33,10 +33,12 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stream.bench.cpu import CpuProbe, ProcessCpu
 from stream.bench.job_ideal import IdealJob, ideal_job
 from stream.bench.overhead import make_documents, settings_payload
 from stream.bench.scenario_books import Coord, ScenarioAccounting, account_outputs
@@ -97,6 +99,7 @@ class JobFigures:
     pct_529: float
     accounting: ScenarioAccounting
     worker_cpu_s: list[float] = field(default_factory=list)
+    cpu: list[ProcessCpu] = field(default_factory=list)  # by process and phase
     timeline: list[dict[str, float]] = field(default_factory=list)
 
     @property
@@ -151,8 +154,11 @@ def replace_changes(scenario: Scenario) -> Scenario:
     )
 
 
-async def run_job(base: Settings, spec: JobSpec, out_dir: Path) -> JobFigures:
-    """One job, start to books (see the module docstring)."""
+async def run_job(
+    base: Settings, spec: JobSpec, out_dir: Path, *, broker_pid: int | None = None
+) -> JobFigures:
+    """One job, start to books (see the module docstring); ``broker_pid``: the embedded
+    broker's process, whose CPU is then counted too."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     scenario = spec.scenario
     ideal, changes = job_ideal(spec, base.limits.max_concurrency * spec.workers)
@@ -169,16 +175,19 @@ async def run_job(base: Settings, spec: JobSpec, out_dir: Path) -> JobFigures:
         await ensure_topics(settings.kafka)
         paths = [out_dir / f"worker-{i}.jsonl" for i in range(spec.workers)]
         procs = [await start_worker(settings, path) for path in paths]
+        probe = _probe(procs, sim.pid, broker_pid)
         try:
-            await wait_settled(paths, settings.kafka.topics.partitions)
+            await wait_settled(paths, settings.kafka.topics.partitions, probe.mark)
             seen: dict[Coord, float] = {}
             async with tail_outputs(settings, seen):
                 origin = await asyncio.to_thread(_reset, sim)
+                probe.mark("start")
                 t0 = time.time()
                 coords = await publish_job(settings, spec.documents)
                 published = time.time()
                 async with _drive(sim, t0, changes):
                     await _until_seen(seen, coords, spec.timeout_s)
+                probe.mark("end")
             end = max(seen[c] for c in coords) if coords else t0
         finally:
             summaries = await stop_workers(procs)
@@ -186,9 +195,34 @@ async def run_job(base: Settings, spec: JobSpec, out_dir: Path) -> JobFigures:
     books = await account_outputs(settings, coords)
     figures = _figures(spec, ideal, stats, books, t0, origin, end, published)
     figures.worker_cpu_s = [float(s.get("cpu_s", 0.0)) for s in summaries]
+    figures.cpu = _cpu_phases(probe, figures.worker_cpu_s)
     report = json.dumps(figures.as_json(), indent=2) + "\n"
     await asyncio.to_thread((out_dir / "job.json").write_text, report)
     return figures
+
+
+def _probe(
+    procs: list[asyncio.subprocess.Process], sim_pid: int, broker_pid: int | None
+) -> CpuProbe:
+    pids: dict[str, int | None] = {f"worker-{i}": p.pid for i, p in enumerate(procs)}
+    pids["simulator"] = sim_pid
+    if broker_pid is not None:
+        pids["broker"] = broker_pid
+    pids["bench (publisher, reader)"] = None
+    return CpuProbe(pids)
+
+
+def _cpu_phases(probe: CpuProbe, worker_totals: list[float]) -> list[ProcessCpu]:
+    """Each process's CPU by phase; a worker's shutdown = its own total - the job's end.
+    (A worker that sent no summary is left without one.)"""
+    phases = probe.phases("ready", "start", "end")
+    at_end = probe.marks.get("end", {})
+    for index, total in enumerate(worker_totals):
+        name = f"worker-{index}"
+        for row in phases:
+            if row.name == name and name in at_end:
+                row.after_s = max(0.0, total - at_end[name])
+    return phases
 
 
 def _figures(
@@ -280,9 +314,12 @@ async def stop_workers(procs: list[asyncio.subprocess.Process]) -> list[dict[str
     return summaries
 
 
-async def wait_settled(paths: list[Path], partitions: int) -> None:
+async def wait_settled(
+    paths: list[Path], partitions: int, on_change: Callable[[str], None] | None = None
+) -> None:
     """Until every partition is assigned, each worker holds one (if it can), and nothing
-    changed for ``_SETTLE_S``."""
+    changed for ``_SETTLE_S``; ``on_change("ready")`` at every change of assignment (so
+    the last call is the end of the start-up)."""
     deadline = time.monotonic() + _JOIN_TIMEOUT_S
     last: tuple[int, ...] | None = None
     since = time.monotonic()
@@ -291,6 +328,8 @@ async def wait_settled(paths: list[Path], partitions: int) -> None:
         now = tuple(_last_assigned(p) for p in paths)
         if now != last:
             last, since = now, time.monotonic()
+            if on_change is not None:
+                on_change("ready")
             continue
         settled = sum(now) == partitions and all(n > 0 for n in now[:partitions])
         if settled and time.monotonic() - since >= _SETTLE_S:

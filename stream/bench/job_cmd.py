@@ -41,6 +41,7 @@ def format_job(f: JobFigures) -> str:
         f"by worker {dict(sorted(books.by_worker.items()))}",
         f"  worker CPU {', '.join(f'{c:.2f}' for c in f.worker_cpu_s)} s "
         f"({_per_doc(f):.1f} ms per document, start-up included)",
+        *_cpu_lines(f),
         "  per second (t from the first publish): sent / admitted / ideal admitted, 429, 529",
     ]
     peak = max([1.0, *(max(r["sent"], r["ideal"]) for r in f.timeline)])
@@ -51,6 +52,22 @@ def format_job(f: JobFigures) -> str:
             f" {row['429']:4.0f} {row['529']:4.0f} {bar}"
         )
     return "\n".join(lines)
+
+
+def _cpu_lines(f: JobFigures) -> list[str]:
+    """CPU by process: start-up, idle until the job, the job (and ms per document)."""
+    if not f.cpu:
+        return []
+    lines = ["  CPU s by process: start-up | idle until t0 | job (ms per document) | after"]
+    for row in f.cpu:
+        after = "" if row.after_s is None else f" | {row.after_s:.2f}"
+        lines.append(
+            f"    {row.name}: {row.startup_s:.2f} | {row.idle_s:.2f} | {row.job_s:.2f} "
+            f"({1000.0 * row.job_s / f.documents:.2f}){after}"
+        )
+    total = sum(row.job_s for row in f.cpu)
+    lines.append(f"    all: job {total:.2f} s ({1000.0 * total / f.documents:.2f} ms per document)")
+    return lines
 
 
 def _per_doc(f: JobFigures) -> float:
@@ -117,7 +134,8 @@ def command(
         address = broker.start() if broker is not None else str(bootstrap)
         base = build_settings(state, bench_overrides(address, broker is not None, partitions))
         out = out_dir / f"job-{scenario}-{spec.workers}w-{spec.bucket_s:g}s"
-        figures = asyncio.run(run_job(base, spec, out))
+        pid = broker.pid if broker is not None else None
+        figures = asyncio.run(run_job(base, spec, out, broker_pid=pid))
     except DocstreamError as exc:
         fail(str(exc), code=1)
     finally:

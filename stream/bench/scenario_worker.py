@@ -18,18 +18,23 @@ Stopping: ``--duration`` seconds after the first record was dispatched, the work
 calls ``processor.request_stop()`` (stop fetching, drain what is in flight, commit) or,
 with ``--finish``, keeps going until the backlog is empty (``StopPolicy(until_idle_s)``)
 so that every published offset ends in a result or DLQ record. The last stdout line is
-one JSON object, ``WorkerSummary``.
+one JSON object, ``WorkerSummary``. ``STREAM_BENCH_PROFILE=1`` in the environment
+profiles the worker's run with cProfile into ``<samples>.prof``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import json
 import logging
+import os
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +48,8 @@ from stream.telemetry.setup import configure_telemetry
 from stream.worker import run_worker
 
 __all__ = ["ControllerSampler", "WorkerSummary", "caller_of", "main", "run"]
+
+_PROFILE_ENV = "STREAM_BENCH_PROFILE"
 
 
 @dataclass(slots=True)
@@ -190,6 +197,22 @@ async def run(
     return summary
 
 
+@contextlib.contextmanager
+def _profiled(samples: Path) -> Iterator[None]:
+    """With ``STREAM_BENCH_PROFILE=1``, cProfile the worker's run (after the imports)
+    into ``<samples>.prof`` (``python -m pstats`` reads it)."""
+    if os.environ.get(_PROFILE_ENV) != "1":
+        yield
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(str(samples.with_suffix(".prof")))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: settings JSON on stdin, samples to ``--samples``, summary on stdout."""
     parser = argparse.ArgumentParser(prog="python -m stream.bench.scenario_worker")
@@ -205,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(None, json.loads(sys.stdin.read()))
     handle = configure_telemetry(settings.telemetry)
     try:
-        with args.samples.open("w", encoding="utf-8") as samples:
+        with args.samples.open("w", encoding="utf-8") as samples, _profiled(args.samples):
             summary = asyncio.run(
                 run(
                     settings,

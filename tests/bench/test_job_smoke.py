@@ -36,3 +36,20 @@ async def test_job_run_reads_back_every_document_and_counts_what_the_server_saw(
     assert fig.first_call_s is not None and 0 <= fig.first_call_s <= fig.makespan_s
     assert (tmp_path / "job.json").exists()
     assert "makespan" in format_job(fig)
+
+
+async def test_job_cpu_is_split_by_process_and_phase_and_adds_up_to_the_workers_total(
+    settings_factory: SettingsFactory, tmp_path: Path
+) -> None:
+    """Every process of the run has its CPU by phase; the worker's phases (start-up,
+    idle until the first publish, job, shutdown) add up to the CPU it reported itself."""
+    spec = JobSpec(SCENARIOS["steady"], documents=20, workers=1, bucket_s=1.0)
+    fig = await run_job(settings_factory(), spec, tmp_path)
+    rows = {row.name: row for row in fig.cpu}
+    assert set(rows) == {"worker-0", "simulator", "bench (publisher, reader)"}
+    worker = rows["worker-0"]
+    assert worker.startup_s > 0 and worker.job_s > 0 and worker.after_s is not None
+    phases = worker.startup_s + worker.idle_s + worker.job_s + worker.after_s
+    assert phases == pytest.approx(fig.worker_cpu_s[0], abs=0.02)  # clock ticks of 10 ms
+    assert all(r.idle_s >= 0 and r.job_s >= 0 for r in fig.cpu)
+    assert "ms per document" in format_job(fig)
