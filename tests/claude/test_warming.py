@@ -3,7 +3,9 @@ errors, bad settings still fail at once."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from typing import Any
 
 import pytest
 
@@ -37,6 +39,39 @@ async def test_a_build_that_fails_fails_the_first_call() -> None:
     client = WarmingClaudeClient(build)
     with pytest.raises(RuntimeError, match="no SDK"):
         await client.call(_request())
+
+
+async def test_calls_after_the_build_need_no_wakeup_from_another_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once built, a call goes straight to the real client: no thread-safe hand-over
+    (a self-pipe write and an extra event-loop pass) per call."""
+    client = WarmingClaudeClient(InstantClaudeClient)
+    await client.call(_request())  # waits for the build
+    loop = asyncio.get_running_loop()
+    handovers: list[Any] = []
+    original = loop.call_soon_threadsafe
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        handovers.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    for _ in range(10):
+        assert (await client.call(_request())).ok
+    assert handovers == []
+    monkeypatch.undo()
+    await client.aclose()
+
+
+async def test_a_failed_build_fails_every_call_not_only_the_first() -> None:
+    def build() -> InstantClaudeClient:
+        raise RuntimeError("no SDK")
+
+    client = WarmingClaudeClient(build)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="no SDK"):
+            await client.call(_request())
 
 
 def test_bad_settings_raise_at_once_not_at_the_first_call() -> None:
