@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from stream.calls import Caller
 from stream.claude import ClaudeClient, make_client_warming
+from stream.claude.warming import WarmingClaudeClient
 from stream.concurrency import (
     BreakerState,
     CircuitBreaker,
@@ -31,6 +32,7 @@ from stream.observers import ProcessorObserver, ProcessorObservers
 from stream.pipeline import BUILTIN_PIPELINES, Pipeline, load_pipeline
 from stream.processor import Processor, StopPolicy, WorkerStats
 from stream.progress import LiveProgress, ProgressSnapshot, ProgressTracker, build_snapshot
+from stream.startup_gc import freeze_after
 from stream.telemetry.endpoints import Endpoints, Page, Readiness
 from stream.telemetry.metrics import Metrics, MetricTotals
 from stream.telemetry.observer import CallTelemetry, ProcessorTelemetry
@@ -109,13 +111,16 @@ async def run_worker(
     observer: ProcessorObserver | None = None,
     metrics_page: Callable[[], Page] | None = None,
     on_signal: Callable[[], None] | None = None,
+    freeze_gc: bool = False,
 ) -> WorkerReport:
     """Run one worker process until a stop condition, a signal, or a fatal outcome.
 
     ``observer`` is told what the processor does, after telemetry (benchmarks use it).
     With ``telemetry.http_port`` the worker serves /livez, /readyz and, given
     ``metrics_page`` (``TelemetryHandle.prometheus_page``), /metrics. ``on_signal`` is
-    called at each SIGTERM/SIGINT too (the CLI arms its ``ShutdownWatchdog`` there)."""
+    called at each SIGTERM/SIGINT too (the CLI arms its ``ShutdownWatchdog`` there).
+    ``freeze_gc``: the caller owns the process, and start-up's objects may be frozen out
+    of the cyclic GC once the Claude client is built (``stream.startup_gc``)."""
     clock = MonotonicClock()
     pipelines, default = load_pipelines(settings, pipeline)
     own_client = client is None
@@ -154,6 +159,7 @@ async def run_worker(
                 return describe(_view(processor, caller, clock, finished))
 
             async with (
+                freeze_after(_client_built(claude) if freeze_gc else None),
                 _signals(processor, on_signal),
                 _endpoints(settings, state, metrics_page),
                 _panel(progress, processor, caller, metrics, clock, state),
@@ -169,6 +175,12 @@ async def run_worker(
     return WorkerReport(
         code, processor.stats, clock.now() - started, default, outcomes, metrics.totals()
     )
+
+
+def _client_built(claude: ClaudeClient) -> Callable[[], Awaitable[object]]:
+    if isinstance(claude, WarmingClaudeClient):
+        return claude.client
+    return lambda: asyncio.sleep(0)
 
 
 @contextlib.asynccontextmanager

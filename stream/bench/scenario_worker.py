@@ -180,7 +180,9 @@ async def run(
     sampling = asyncio.create_task(sampler.run())
     stop = StopPolicy(until_idle_s=idle_s) if finish else StopPolicy()
     try:
-        report = await run_worker(settings, stop=stop, on_start=sampler.attach, client=client)
+        report = await run_worker(
+            settings, stop=stop, on_start=sampler.attach, client=client, freeze_gc=True
+        )
     finally:
         sampling.cancel()
     sampler.sample()  # the final counters, after the drain

@@ -127,6 +127,7 @@ def run(
                     progress=progress,
                     metrics_page=handle.prometheus_page if serving else None,
                     on_signal=watchdog.arm,
+                    freeze_gc=True,  # this process is the worker's alone
                 )
             )
     except DocstreamError as exc:
