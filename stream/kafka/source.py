@@ -76,4 +76,7 @@ class KafkaSource:
         mine = {tp: pos for tp, pos in offsets.items() if tp in assigned}
         if not mine:
             return False
+        if await self._member.expelled():
+            log.warning("commit of %d partitions skipped: the group dropped this member", len(mine))
+            return False
         return await commit_positions(self._consumer, mine)

@@ -26,11 +26,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.protocol.admin import DescribeGroupsRequest
 from aiokafka.protocol.group import LeaveGroupRequest
 
 from stream.config import KafkaSettings
 from stream.kafka.client_config import common_kwargs, consumer_kwargs
+from stream.kafka.fencing import MembershipCheck, our_members
 
 __all__ = ["GroupMember", "leave_lingering_members", "member_client_id"]
 
@@ -56,17 +56,8 @@ async def leave_lingering_members(common: dict[str, Any], group_id: str) -> int:
     client = AIOKafkaClient(**common)
     try:
         await client.bootstrap()
+        members = await our_members(client, group_id, common["client_id"])
         node = await client.coordinator_lookup(_GROUP_COORDINATOR, group_id)
-        described = await client.send(node, DescribeGroupsRequest([group_id]))
-        ours = common["client_id"]
-        members = [
-            member[0]
-            for group in described.groups
-            if group[1] == group_id
-            for member in group[5]
-            # Tansu leaves client_id empty; brokers name members "<client id>-<uuid>".
-            if member[1] == ours or member[0].startswith(ours + "-")
-        ]
         for member_id in members:
             await client.send(node, LeaveGroupRequest(group_id, member_id))
         return len(members)
@@ -95,8 +86,16 @@ class GroupMember:
         if kafka.profile == "embedded":
             self._common["client_id"] = kwargs["client_id"] = member_client_id(kafka.client_id)
         self.consumer = AIOKafkaConsumer(group_id=group_id, group_instance_id=instance_id, **kwargs)
+        # Static members' ids carry their instance id, not the client id: not checked.
+        self._membership = MembershipCheck(self._common, group_id) if self._leave_by_hand else None
+
+    async def expelled(self) -> bool:
+        """True when the group has dropped this member (its commits must not be sent)."""
+        return self._membership is not None and await self._membership.expelled()
 
     async def stop(self) -> None:
+        if self._membership is not None:
+            await self._membership.close()
         if not self._leave_by_hand:
             await self.consumer.stop()
             return
