@@ -24,6 +24,9 @@ class WarmingClaudeClient:
 
     def __init__(self, build: Callable[[], ClaudeClient]) -> None:
         self._built: concurrent.futures.Future[ClaudeClient] = concurrent.futures.Future()
+        # Running: a waiter that is cancelled (asyncio.wrap_future passes its cancel on to
+        # the thread's future) must not cancel the build under every later caller.
+        self._built.set_running_or_notify_cancel()
         self._thread = threading.Thread(
             target=self._build, args=(build,), name="claude-client-build", daemon=True
         )

@@ -74,6 +74,26 @@ async def test_a_failed_build_fails_every_call_not_only_the_first() -> None:
             await client.call(_request())
 
 
+async def test_a_waiter_cancelled_during_the_build_leaves_the_build_to_finish() -> None:
+    """A call (or the start-up GC freeze) cancelled while the client is being built does
+    not cancel the build: later calls and ``aclose`` get the client."""
+    release = threading.Event()
+
+    def build() -> InstantClaudeClient:
+        release.wait(10)
+        return InstantClaudeClient()
+
+    client = WarmingClaudeClient(build)
+    waiter = asyncio.ensure_future(client.client())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    release.set()
+    assert (await client.call(_request())).ok
+    await client.aclose()
+
+
 def test_bad_settings_raise_at_once_not_at_the_first_call() -> None:
     with pytest.raises(ConfigError):
         make_client_warming(load_settings(), pool_size=4)

@@ -78,9 +78,9 @@ async def _start(kafka: KafkaSettings, instance: str) -> KafkaSource:
 async def test_a_stopped_static_member_stays_and_its_restart_takes_back_its_partitions(
     settings_factory: SettingsFactory,
 ) -> None:
-    """Stop sends no LeaveGroup with an instance id (the member is still listed), and the
-    restarted member with the same id replaces it: the group keeps two members and the
-    restarted one holds exactly what its predecessor held."""
+    """A static member commits like any other; its stop sends no LeaveGroup (the member
+    is still listed), and the restarted member with the same id replaces it: the group
+    keeps two members and the restarted one holds exactly what its predecessor held."""
     kafka = settings_factory({"kafka.topics.partitions": _PARTITIONS}).kafka
     group = kafka.group_id
     await ensure_topics(kafka)
@@ -89,6 +89,7 @@ async def test_a_stopped_static_member_stays_and_its_restart_takes_back_its_part
     try:
         await _until_split([first, other])
         held = _partitions(first)
+        assert await first.commit({tp: 0 for tp in first.assignment()})  # a member like any
         await first.stop()
         assert len(await _members(kafka, group)) == 2  # no leave: it still holds its place
         restarted = await _start(kafka, "worker-a")
