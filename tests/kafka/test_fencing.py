@@ -7,7 +7,6 @@ committed offset back under the new owner that way."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 from aiokafka import AIOKafkaClient
