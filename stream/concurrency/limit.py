@@ -224,11 +224,11 @@ class AIMDLimit:
             verdict = self._hold.on_success(
                 self.limit, inflight, after_cut=now - rtt >= self._last_cut
             )
-            if verdict is HoldVerdict.PROBE:
-                self._value = min(float(self._max), self._value + 1.0)
-            if verdict is HoldVerdict.ROOM:
+            if verdict is HoldVerdict.ROOM:  # search from here, as before the first drop
                 self._slow_start, self._avoiding_since = True, None
             elif verdict is not None:
+                if verdict is HoldVerdict.PROBE:
+                    self._value = min(float(self._max), self._value + 1.0)
                 return self.limit
         if not self._slow_start:
             if self._avoiding_since is None:
