@@ -41,7 +41,9 @@ class WarmingClaudeClient:
     async def client(self) -> ClaudeClient:
         """The real client, once built (re-raises what building raised)."""
         if not self._built.done():
-            await asyncio.wrap_future(self._built)
+            # Shielded: a waiter that is cancelled (the GC freeze's task at a failed
+            # start) must not cancel the build for everyone else (wrap_future would).
+            await asyncio.shield(asyncio.wrap_future(self._built))
         # Once built, no new wrapper: wrapping a finished thread future still hands its
         # result over with call_soon_threadsafe, a self-pipe write and an extra loop
         # pass, on every call (about 500 of each in a 500-document job's profile).
