@@ -8,7 +8,8 @@ worker's CPU for the job), and more over a long run. ``gc.freeze()`` after start
 moves them to the permanent generation, which collections skip.
 
 Only the process's owner may do this (``docstream run``, the benchmark workers): it
-affects every object of the process, so ``run_worker`` used as a library leaves it off.
+affects every object of the process, so ``run_worker`` used as a library leaves it off;
+and it is undone (``gc.unfreeze()``) when the worker's run ends.
 Reference counting still frees frozen objects as before; only reference cycles among
 them would no longer be collected, and ``gc.collect()`` just before freezing clears
 the ones start-up left.
@@ -38,7 +39,7 @@ async def _freeze_when(started: Callable[[], Awaitable[object]]) -> None:
 @contextlib.asynccontextmanager
 async def freeze_after(started: Callable[[], Awaitable[object]] | None) -> AsyncIterator[None]:
     """With ``started`` (e.g. waiting for the Claude client to be built), freeze the GC's
-    view of the process once it returns; the task ends with the block. None: nothing."""
+    view of the process once it returns, until the block ends. None: nothing."""
     if started is None:
         yield
         return
@@ -49,3 +50,7 @@ async def freeze_after(started: Callable[[], Awaitable[object]] | None) -> Async
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if task.done() and not task.cancelled():
+            # The worker's run is over: what was frozen is the GC's again (a process
+            # that runs a worker in-process, like the CLI tests, goes on as before).
+            gc.unfreeze()
