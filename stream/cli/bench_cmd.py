@@ -21,6 +21,7 @@ _SCENARIOS = {
     "job": "stream.bench.job_cmd:command",
     "latency": "stream.bench.latency:command",
     "coldstart": "stream.bench.coldstart:command",
+    "client-cpu": "stream.bench.client_cpu:command",
     "cost": "stream.bench.cost_cmd:command",
     "sanitize": "stream.bench.sanitize:command",
 }
