@@ -4,6 +4,7 @@
 optional dependency: ``pip install 'docstream-kafka[faust]'``.
 """
 
+from stream.faust.sink import FaustSink
 from stream.faust.stage import LLMStage
 
-__all__ = ["LLMStage"]
+__all__ = ["FaustSink", "LLMStage"]

@@ -5,7 +5,9 @@ One agent actor pulls events and runs each document in its own task; every Claud
 goes through the stage's controller (limiter, pacer, retry-after gate, breaker), so the
 concurrency is the limiter's, not ``agent(concurrency=N)``'s. Each document ends as a
 result or DLQ record (the worker's records and headers), sent with the app's producer
-inside a ``process <topic>`` span that continues the event's trace context.
+inside a ``process <topic>`` span that continues the event's trace context. A failed
+write is handled as in the worker (``stream.delivery``): resent while the broker's
+trouble lasts, a dead letter only if the broker refused that one result.
 
 Acks: an event is acked only after its result or DLQ record was acknowledged by the
 broker, after the agent body has seen its outcome (the ``async for`` asked for the next
@@ -18,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from faust import Stream
@@ -27,12 +28,15 @@ from faust.exceptions import ImproperlyConfigured
 from faust.types import AppT, EventT, StreamT
 
 from stream.claude import ClaudeClient
+from stream.concurrency import MonotonicClock
 from stream.config import Settings
-from stream.errors import Failure, FatalOutcome, Outcome
+from stream.delivery import Delivery
+from stream.errors import FatalOutcome
 from stream.faust.acks import InOrderAcks, Slot
+from stream.faust.sink import FaustSink
 from stream.library import Docstream, typed_output
 from stream.models import DeadLetter, Result
-from stream.ports import Output, RawRecord
+from stream.ports import Output, RawRecord, ResultSink
 from stream.telemetry.observer import ProcessorTelemetry
 
 __all__ = ["LLMStage"]
@@ -54,13 +58,25 @@ class LLMStage:
         *,
         pipeline: str | None = None,
         client: ClaudeClient | None = None,
+        sink: ResultSink | None = None,
         **keywords: Any,
     ) -> None:
+        """``sink``: where results and dead letters go; the app's producer by default."""
         keywords.setdefault("group_id", app.conf.id)  # DLQ context names the Faust group
-        self._app = app
         self._docstream = Docstream(settings, pipeline=pipeline, client=client, **keywords)
         settings = self._docstream.settings
         self._observer = ProcessorTelemetry(self._docstream.metrics, settings.kafka.group_id)
+        self._delivery = Delivery(
+            sink or FaustSink(app),
+            self._docstream.handler.dead_letter,
+            clock=MonotonicClock(),
+            observer=self._observer,
+            # The stage stops by cancellation: Faust cancels the agent after its drain (at
+            # once without stream_wait_empty), which ends a resend loop with the event
+            # unacked. The drain itself waits for that event, so resending goes on through
+            # it: a broker's trouble passes, and the stop then ends with nothing to redo.
+            stopping=lambda: False,
+        )
 
     @property
     def docstream(self) -> Docstream:
@@ -104,9 +120,11 @@ class LLMStage:
         self._observer.dispatched(record)
         with self._observer.processing(record):  # the worker's spans and metrics
             output = await self._handle(record)
-            output = await self._deliver(record, output)
-        self._observer.completed(output)
-        await done.put((slot, typed_output(output)))
+            sent = await self._delivery.deliver(record, output)
+        if sent is None:
+            return  # given up on a stop (not the stage's: see stopping): stays unacked
+        self._observer.completed(sent)
+        await done.put((slot, typed_output(sent)))
 
     async def _handle(self, record: RawRecord) -> Output:
         try:
@@ -118,30 +136,6 @@ class LLMStage:
             log.debug("%s: holding %s/%d@%d", fatal, record.topic, record.partition, record.offset)
             await asyncio.Event().wait()
             raise AssertionError("unreachable") from fatal
-
-    async def _deliver(self, record: RawRecord, output: Output) -> Output:
-        try:
-            await self._send(output)
-        except Exception as exc:
-            if output.failure is not None:
-                raise  # the DLQ itself is unwritable: the event stays unacked
-            log.warning(
-                "result for offset %d not accepted (%s); dead-lettering", record.offset, exc
-            )
-            now = datetime.now(UTC)
-            failure = Failure(Outcome.BAD_REQUEST, "output_rejected", type(exc).__name__, now, now)
-            output = self._docstream.handler.dead_letter(record, failure)
-            await self._send(output)
-        return output
-
-    async def _send(self, output: Output) -> None:
-        headers = list(output.headers)
-        with self._observer.sending(output.topic, output.key, headers) as delivered_at:
-            pending = await self._app.producer.send(
-                output.topic, output.key, output.value, None, None, headers
-            )
-            delivered = await pending  # the broker's acknowledgement
-            delivered_at(delivered.partition, delivered.offset)
 
 
 def _refuse_agent_concurrency() -> None:

@@ -15,6 +15,7 @@ from stream.faust import LLMStage
 from stream.kafka.admin import ensure_topics
 from stream.kafka.producer import KafkaSink
 from stream.models import DeadLetter, Result
+from stream.ports import ResultSink
 
 # Faust's group joins on the embedded broker wait half the session timeout
 # (research/broker-matrix.md, row h).
@@ -41,9 +42,11 @@ async def faust_app(
     *,
     concurrency: int = 1,
     app_conf: dict[str, Any] | None = None,
+    sink: Callable[[faust.App], ResultSink] | None = None,
     **stage_kw: Any,
 ) -> AsyncIterator[RunningApp]:
-    """The README's shape: documents -> LLMStage -> results/DLQ, outcomes collected."""
+    """The README's shape: documents -> LLMStage -> results/DLQ, outcomes collected;
+    ``sink`` builds the stage's sink from the app (default: the app's producer)."""
     app = faust.App(
         settings.kafka.group_id,
         broker=f"kafka://{settings.kafka.bootstrap_servers}",
@@ -52,7 +55,8 @@ async def faust_app(
         **(app_conf or {}),
     )
     documents = app.topic(settings.kafka.topics.input, value_serializer="raw")
-    running = RunningApp(app, LLMStage(app, settings, **stage_kw))
+    stage = LLMStage(app, settings, sink=sink(app) if sink else None, **stage_kw)
+    running = RunningApp(app, stage)
 
     @app.agent(documents, concurrency=concurrency)
     async def process(stream: faust.Stream[bytes]) -> None:
