@@ -137,6 +137,7 @@ class Caller:
         self._calls_stopped = False
         self._stopping = asyncio.Event()
         self.controls: dict[str, ModelControls] = {}
+        self._share_hint = 1.0
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
         self._observer = observer or NullCallObserver()
         self._prices = prices or {}
@@ -157,8 +158,16 @@ class Caller:
                     blind_max=self._limits.max_concurrency,
                 ),
             )
+            found.pacer.share_hint = self._share_hint
             self.controls[model] = found
         return found
+
+    def set_share_hint(self, fraction: float) -> None:
+        """The part of the account this worker expects to spend before the headers show
+        the others (k of the group's P input partitions). Every pacer starts from it."""
+        self._share_hint = fraction
+        for controls in self.controls.values():
+            controls.pacer.share_hint = fraction
 
     async def call(
         self,

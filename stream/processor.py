@@ -164,6 +164,10 @@ class Processor:
         self.on_tick: list[Callable[[], object]] = []
         # Called when a stop drains the worker, e.g. to stop new Claude calls.
         self.on_drain: list[Callable[[], object]] = []
+        # Called with (partitions owned, partitions of the topic) after each assignment:
+        # the caller counts that part of a shared account as its own until the
+        # rate-limit headers show what the other members spend.
+        self.on_assignment: list[Callable[[int, int], object]] = []
 
     # -- public -------------------------------------------------------------------------
 
@@ -472,6 +476,11 @@ class Processor:
             else:
                 self._group.create_task(self._load_finished(tps))
         log.info("assigned %s", sorted(tps))
+        total = self._source.partition_count()
+        owned = max(len(tps), len(self._source.assignment()))
+        if total and owned:
+            for tell in self.on_assignment:
+                tell(min(owned, total), total)
 
     async def _load_finished(self, tps: list[TP]) -> None:
         try:

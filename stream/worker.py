@@ -235,10 +235,11 @@ def _observers(
 
 def connect_controls(caller: Caller, processor: Processor, metrics: Metrics) -> None:
     """The caller's breaker and fatal gate pause the processor's consumption; its drain
-    stops new Claude calls."""
+    stops new Claude calls; the partitions it owns are its first share of the account."""
     _watch_breaker(caller, processor, metrics)
     _watch_fatal_gate(caller, processor)
     processor.on_drain.append(caller.stop_new_calls)
+    processor.on_assignment.append(lambda owned, total: caller.set_share_hint(owned / total))
 
 
 def _watch_fatal_gate(caller: Caller, processor: Processor) -> None:

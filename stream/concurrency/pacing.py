@@ -34,11 +34,11 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 
 from stream.concurrency.clock import Clock, sleep_or_event
 from stream.concurrency.pacing_bucket import TokenBucket
+from stream.concurrency.pacing_headers import bucket_header, parse_rfc3339
 from stream.concurrency.pacing_share import HeaderPoint, RefillShare
 from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
 
@@ -127,6 +127,8 @@ class HeadroomPacer:
         blind_max: int | None = None,
         contended_s: float = 10.0,
         refill_share: RefillShare | None = None,
+        spread_rate: float = 2.0,
+        spread_s: float = 0.25,
     ) -> None:
         if request_margin < 0 or not 0 <= token_margin < 1 or refill_window_s <= 0:
             raise ValueError("margins must be >= 0 (token_margin < 1), refill_window_s > 0")
@@ -153,8 +155,12 @@ class HeadroomPacer:
         self._sent: deque[tuple[float, Reservation]] = deque()  # (sent at, reservation)
         self._forget_at = _FORGET_MIN
         self._share = refill_share or RefillShare()
+        self._spread_rate = spread_rate
+        self._spread_s = spread_s
 
         self._informed = False  # a call has reached the server and come back
+        self._synced_as_of = -math.inf  # send time of the call whose headers were adopted last
+        self._next_release = -math.inf  # see ``_spread``
         self._blocked_on: str | None = None
 
     def bucket(self, kind: str) -> TokenBucket | None:
@@ -197,34 +203,59 @@ class HeadroomPacer:
         lower = {name.lower(): value for name, value in headers.items()}
         as_of = None if reservation is None else reservation.sent_at
         share = self._read_share(lower, reservation)
+        if as_of is not None and as_of < self._synced_as_of:
+            # Answers come back out of order. A call sent before the one whose headers
+            # were last adopted saw the buckets earlier, before calls of others we cannot
+            # take off: with three workers, such a late answer lifted a pacer by several
+            # requests in the middle of a burst. What it saw the bucket hold still counts.
+            self._witness(lower)
+            self._notify()
+            return
+        if as_of is not None:
+            self._synced_as_of = as_of
         newer = self._not_counted(reservation)
         for kind in BUCKET_KINDS:
-            prefix = f"anthropic-ratelimit-{kind}-"
-            limit = _parse_int(lower.get(prefix + "limit"))
-            remaining = _parse_int(lower.get(prefix + "remaining"))
+            limit, remaining, reset = bucket_header(lower, kind)
             if limit is None or remaining is None or limit <= 0:
                 continue
             held = sum(r.amounts()[kind] for r in newer)
-            full_at = self._full_at(lower.get(prefix + "reset"))
+            spent = sorted((r.sent_at, r.amounts()[kind]) for r in newer if r.sent_at is not None)
+            full_at = self._full_at(reset)
             # Contended: the refill since then is not counted on (see ``refused``),
             # unless the headers told our share of it: then that share is.
             since = None if self.contended and share >= 1.0 else as_of
-            self._sync(kind, limit, remaining - held, full_at, remaining, since, share)
+            self._sync(kind, limit, remaining - held, full_at, remaining, since, share, spent)
             if reservation is not None:
                 reservation._synced = True
         self._notify()
+
+    def _witness(self, lower: Mapping[str, str]) -> None:
+        for kind, bucket in self._buckets.items():
+            limit, remaining, _ = bucket_header(lower, kind)
+            if limit == bucket.capacity and remaining is not None:
+                bucket.witness(remaining)
 
     @property
     def share(self) -> float:
         """The fraction of the account's refill this worker counts as its own (1 alone)."""
         bucket = self._buckets.get("requests")
-        return 1.0 if bucket is None else self._share.share(bucket.refill_per_s)
+        return self._share.hint if bucket is None else self._share.share(bucket.refill_per_s)
+
+    @property
+    def share_hint(self) -> float:
+        """The share counted as ours before the headers show the others (1 alone)."""
+        return self._share.hint
+
+    @share_hint.setter
+    def share_hint(self, fraction: float) -> None:
+        if not 0 < fraction <= 1:
+            raise ValueError(f"share_hint must be in (0, 1], got {fraction}")
+        self._share.hint = fraction
 
     def _read_share(self, lower: Mapping[str, str], reservation: Reservation | None) -> float:
         """Compare the requests header with the last one (``RefillShare``): the share of
         the refill that is ours. Headers around a change of the limit are not compared."""
-        limit = _parse_int(lower.get("anthropic-ratelimit-requests-limit"))
-        remaining = _parse_int(lower.get("anthropic-ratelimit-requests-remaining"))
+        limit, remaining, _ = bucket_header(lower, "requests")
         bucket = self._buckets.get("requests")
         if limit is None or remaining is None or limit <= 0:
             return self.share
@@ -314,8 +345,8 @@ class HeadroomPacer:
             ]
         later = []
         for sent_at, other in reversed(self._sent):
-            if sent_at <= reservation.sent_at:
-                break
+            if other is reservation or sent_at < reservation.sent_at:
+                break  # the deque is in send order: ties in time are told apart by it
             if not other._refused:
                 later.append(other)
         return later + [r for r in self._outstanding.values() if r.sent_at is None]
@@ -344,6 +375,9 @@ class HeadroomPacer:
                             await sleep_or_event(self._clock, grows, changed)
                         continue
                     waits = {k: self._wait_for(k, float(a)) for k, a in amounts.items()}
+                    waits["requests"] = max(
+                        waits["requests"], self._next_release - self._clock.now()
+                    )
                     kind = max(waits, key=waits.__getitem__)
                     if waits[kind] <= 0:
                         break
@@ -354,6 +388,7 @@ class HeadroomPacer:
             for kind, amount in amounts.items():
                 if (bucket := self._buckets.get(kind)) is not None:
                     bucket.debit(amount)
+            self._spread()
             reservation = Reservation(next(self._seq), input_tokens, output_tokens)
             reservation._blind = self.ramping
             self._outstanding[reservation.seq] = reservation
@@ -419,6 +454,22 @@ class HeadroomPacer:
         at = self._ramp_started + self._doubling * math.log2((allowance + 1) / start)
         return max(at - self._clock.now(), 1e-6)
 
+    def _spread(self) -> None:
+        """While the account is shared (a share below 1), calls go out at most at
+        ``spread_rate`` times our share of the refill, or faster when the bucket holds
+        more (all of it within ``spread_s``), never as one burst. Three workers that
+        each spent their part of a full bucket in the same instant got their answers
+        back in one clump, each read the others' spend in it wrongly by a request or
+        two at once, and collided: a 429 (and a second of retry-after) every two seconds
+        of a 10 s job. Spent this fast from a full bucket, no refill is lost."""
+        bucket = self._buckets.get("requests")
+        if bucket is None or bucket.share >= 1.0:
+            return
+        rate = max(
+            self._spread_rate * bucket.share * bucket.refill_per_s, bucket.level / self._spread_s
+        )
+        self._next_release = max(self._clock.now(), self._next_release) + 1.0 / rate
+
     def _margin(self, kind: str, bucket: TokenBucket) -> float:
         return self._request_margin if kind == "requests" else self._token_margin * bucket.capacity
 
@@ -437,6 +488,7 @@ class HeadroomPacer:
         remaining: int,
         as_of: float | None,
         share: float = 1.0,
+        spent: Sequence[tuple[float, float]] = (),
     ) -> None:
         refill = limit / self._window
         bucket = self._buckets.get(kind)
@@ -450,11 +502,12 @@ class HeadroomPacer:
             remaining=remaining,
             as_of=as_of,
             share=share,
+            spent=spent if as_of is not None else (),
         )
 
     def _full_at(self, reset: str | None) -> float | None:
         """The reset time as a clock time; None if absent, unreadable or not in the future."""
-        when = _parse_rfc3339(reset)
+        when = parse_rfc3339(reset)
         if when is None:
             return None
         ahead = when - self._wall()
@@ -463,26 +516,3 @@ class HeadroomPacer:
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
-
-
-def _parse_int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return int(number) if math.isfinite(number) else None
-
-
-def _parse_rfc3339(value: str | None) -> float | None:
-    """Seconds since the epoch of an RFC 3339 time (naive times are taken as UTC)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()

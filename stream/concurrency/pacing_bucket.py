@@ -7,6 +7,7 @@ go, ``TokenBucket`` keeps the arithmetic of one bucket between two headers.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from stream.concurrency.clock import Clock
 
@@ -97,6 +98,7 @@ class TokenBucket:
         remaining: float | None = None,
         as_of: float | None = None,
         share: float = 1.0,
+        spent: Sequence[tuple[float, float]] = (),
     ) -> None:
         """Adopt the server's numbers (capacity, refill, level, time of full refill).
 
@@ -107,7 +109,11 @@ class TokenBucket:
         added: without it every header looked a latency's worth of refill poorer than
         the account was, and a 1 s call at 50 requests/s hid 50 requests.
         ``share``: the fraction of the refill, and of what remains, that is ours when
-        others spend the account too (``pacing_share.RefillShare``)."""
+        others spend the account too (``pacing_share.RefillShare``).
+        ``spent``: (send time, amount) of the local reservations in ``level``'s hold
+        that went out after ``as_of``, oldest first: the refill is capped at the ceiling
+        between them, as the server's bucket was, not over the whole round trip (at
+        one bucket of refill per round trip that cap took a request off every sync)."""
         if capacity <= 0 or refill_per_s <= 0 or not 0 < share <= 1:
             raise ValueError("capacity and refill_per_s must be > 0, share in (0, 1]")
         now = self._clock.now()
@@ -116,7 +122,11 @@ class TokenBucket:
         held = has - float(level)  # what local reservations will take beyond the server's count
         if float(capacity) != self._capacity:
             self._seen = 0.0  # a new limit: what the old one held says nothing
-            self._ceiling = float(capacity)
+            # but the interval it is enforced over stays: a 1200 RPM bucket that held
+            # 20 (one second) holds 50 at 3000 RPM, not 3000 (a burst of 429s at the
+            # limit's return when the pacer counted on the whole minute)
+            span = self._ceiling / self._refill
+            self._ceiling = min(float(capacity), span * float(refill_per_s))
             self.changed_at = self._clock.now()
         self._capacity = float(capacity)
         self._refill = float(refill_per_s)
@@ -131,15 +141,27 @@ class TokenBucket:
             self._ceiling = min(self._capacity, max(estimate, self._seen))
         self._ceiling = max(self._ceiling, 1.0)
         self._share = float(share)
-        age = now - since
         ours = share * has if has > 0 else has
-        refilled = min(ours + age * self._refill * share, self._ceiling)
-        self._level = min(refilled - held, self._capacity)
+        refilled, at, taken = ours, since, 0.0
+        for sent_at, amount in spent:
+            if sent_at > at:
+                refilled = min(refilled + (sent_at - at) * self._refill * share, self._ceiling)
+                at = sent_at
+            refilled -= amount
+            taken += amount
+        refilled = min(refilled + max(now - at, 0.0) * self._refill * share, self._ceiling)
+        self._level = min(refilled - (held - taken), self._capacity)
         self._updated = now
         self._full_at = full_at
         # "Full at the reset" assumes nothing taken after the server counted: what local
         # reservations will take (``held``) is taken after it, like later debits.
         self._since_sync = max(held, 0.0)
+
+    def witness(self, remaining: float) -> None:
+        """A header not adopted (older than the last) still shows what the bucket held:
+        the ceiling is at least that and the call it answered."""
+        self._seen = max(self._seen, float(remaining) + 1.0)
+        self._ceiling = min(self._capacity, max(self._ceiling, self._seen))
 
     def _catch_up(self) -> None:
         now = self._clock.now()

@@ -54,6 +54,8 @@ class RefillShare:
         time_constant_s: float = 3.0,
         min_weight: float = 0.02,
         floor: float = 0.2,
+        hint: float = 1.0,
+        active: float = 0.9,
     ) -> None:
         self._min_span = min_span_s
         self._memory = memory_s
@@ -62,6 +64,8 @@ class RefillShare:
         self._time_constant = time_constant_s
         self._min_weight = min_weight
         self._floor = floor
+        self.hint = hint
+        self._active = active
         self._points: list[HeaderPoint] = []  # by send time
         self._others = 0.0  # requests per second others spend, averaged
         self._own = 0.0  # requests per second we spent, over the same spans
@@ -75,15 +79,28 @@ class RefillShare:
 
     def share(self, refill_per_s: float) -> float:
         """The fraction of the refill (and of what remains) counted as this worker's."""
+        if self._weight <= 0:
+            return self.hint  # no evidence yet: the share the group's assignment gives us
         others = self.others_per_s
-        if self._weight <= 0 or others <= 0 or others < self._alone * refill_per_s:
-            return 1.0  # within the noise: alone
-        # Our part of what all were seen to spend, not the refill less the others'
-        # spend: with three workers that rule over-corrects (each one's step is twice
-        # the others' error) and the bursts grew; this one shares the whole refill
-        # between them, whatever the split.
-        own = self._own / self._weight
-        return min(1.0, max(self._floor, own / (own + others)))
+        band = self._alone * refill_per_s  # what a lone worker's shortfall stays within
+        expected = (1.0 - self.hint) * refill_per_s  # the rest of the group at its share
+        if others > expected + band:
+            # Others spend more than the hint leaves: our part of what all were seen to
+            # spend, not the refill less the others' spend (with three workers that rule
+            # over-corrects: each one's step is twice the others' error).
+            own = self._own / self._weight
+            return min(self.hint, max(self._floor, own / (own + others)))
+        if others < expected - band:
+            # Some of the group spend less than their share (drained partitions): the
+            # refill they leave is ours, less the noise band; taken as the evidence
+            # grows (``_weight``): the first comparisons of a job saw the others held
+            # by their ramp's 429s just before they burst.
+            leftover = min(1.0, 1.0 - (others + band) / refill_per_s)
+            return self.hint + self._weight * max(leftover - self.hint, 0.0)
+        # Within the noise of the hint: the hint. A measured share would wander (any
+        # split the group keeps to explains itself) and the bursts of three workers
+        # whose shares summed above 1 were the 429s of the multi-worker job.
+        return self.hint
 
     def forget(self) -> None:
         """The limit changed: earlier headers say nothing about the new bucket."""
@@ -129,8 +146,15 @@ class RefillShare:
         span = point.sent_at - ref.sent_at
         ours = sent_between(ref.sent_at, point.sent_at)
         expected, admitted = _lone_level(ref, ours, point.sent_at, refill_per_s, ceiling)
-        full = point.remaining >= ceiling - self._tolerance  # a full bucket hides others
-        others = 0.0 if full else (expected - point.remaining) / span
+        others = (expected - point.remaining) / span
+        group = (1.0 - self.hint) * refill_per_s  # the rest of the group at its share
+        if point.remaining >= ceiling - self._tolerance:
+            others = min(others, group)  # a full bucket hides what others spend
+        if others < group and admitted < self._active * self.hint * refill_per_s * span:
+            # We held back too (a retry-after, a drained backlog): the others' quiet says
+            # nothing about their share. Three workers held together by their ramp's
+            # 429s each took the others' part as its own when they resumed.
+            others = group
         step = point.sent_at - self._newest if math.isfinite(self._newest) else 0.0
         # Answers to calls sent close together (a ramp) each count for a little.
         weight = max(1.0 - math.exp(-max(step, 0.0) / self._time_constant), self._min_weight)

@@ -57,6 +57,10 @@ class KafkaSource:
     def assignment(self) -> set[TP]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
+    def partition_count(self) -> int | None:
+        """Partitions of the input topic in the consumer's metadata (None while unknown)."""
+        return len(self._consumer.partitions_for_topic(self._topic) or ()) or None
+
     def pause(self, tps: Iterable[TP]) -> None:
         self._consumer.pause(*(TopicPartition(t, p) for t, p in tps))
 

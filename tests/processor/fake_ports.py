@@ -49,6 +49,7 @@ class FakeSource:
         self.handler: RebalanceHandler | None = None
         self.stopped = False
         self.revoked: set[TP] = set()  # taken away by ``revoke``: no longer fetched
+        self.partitions: int | None = None  # of the topic; None: as many as ``logs``
 
     def add(self, partition: int, value: bytes, key: bytes | None = None) -> RawRecord:
         tp = (self.topic, partition)
@@ -99,6 +100,9 @@ class FakeSource:
         assert self.handler is not None
         await self.handler.on_revoked(tps)
         self.revoked |= set(tps)
+
+    def partition_count(self) -> int | None:
+        return self.partitions if self.partitions is not None else len(self.logs)
 
     def pause(self, tps: Sequence[TP] | set[TP]) -> None:
         self.paused |= set(tps)
