@@ -156,6 +156,11 @@ class Caller:
                     blind_reservations=self._limits.ramp_start,
                     blind_doubling_s=self._limits.ramp_doubling_s,
                     blind_max=self._limits.max_concurrency,
+                    # A lone worker's 429 is its own reading (a late admission), not
+                    # others: with the refill since a header not counted for 10 s, one
+                    # 429 ran the pacer 44 requests short and a job at half speed for 2 s.
+                    # Others show in the headers (the share) instead.
+                    contended_s=0.0,
                 ),
             )
             found.pacer.share_hint = self._share_hint
@@ -362,7 +367,8 @@ class Caller:
         else:
             permit.ignored()
         if result.headers:
-            controls.pacer.observe_headers(result.headers, reservation)
+            refused = outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED)
+            controls.pacer.observe_headers(result.headers, reservation, refused=refused)
             self._spend_advertised(controls, reservation)
         if outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED):
             # after the headers: a 429 that brings a new limit is not contention

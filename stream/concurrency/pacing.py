@@ -129,6 +129,7 @@ class HeadroomPacer:
         refill_share: RefillShare | None = None,
         spread_rate: float = 2.0,
         spread_s: float = 0.25,
+        send_skew_s: float = 0.05,
     ) -> None:
         if request_margin < 0 or not 0 <= token_margin < 1 or refill_window_s <= 0:
             raise ValueError("margins must be >= 0 (token_margin < 1), refill_window_s > 0")
@@ -156,6 +157,7 @@ class HeadroomPacer:
         self._forget_at = _FORGET_MIN
         self._share = refill_share or RefillShare()
         self._spread_rate = spread_rate
+        self._send_skew_s = send_skew_s
         self._spread_s = spread_s
 
         self._informed = False  # a call has reached the server and come back
@@ -196,9 +198,14 @@ class HeadroomPacer:
         return max(0, math.floor(min(fits))) if fits else None
 
     def observe_headers(
-        self, headers: Mapping[str, str], reservation: Reservation | None = None
+        self,
+        headers: Mapping[str, str],
+        reservation: Reservation | None = None,
+        *,
+        refused: bool = False,
     ) -> None:
-        """Sync every bucket the headers describe (names are matched case-insensitively)."""
+        """Sync every bucket the headers describe (names are matched case-insensitively).
+        ``refused``: the call was answered 429 or 529 (at once, without the latency)."""
         self._informed = True
         lower = {name.lower(): value for name, value in headers.items()}
         as_of = None if reservation is None else reservation.sent_at
@@ -214,6 +221,9 @@ class HeadroomPacer:
         if as_of is not None:
             self._synced_as_of = as_of
         newer = self._not_counted(reservation)
+        # A refusal comes back at once: the server counted nothing as late as now (its
+        # round trip reached 0.2 s here while a ramp's calls queued in the client).
+        counted_at = self._clock.now() if refused and as_of is not None else as_of
         for kind in BUCKET_KINDS:
             limit, remaining, reset = bucket_header(lower, kind)
             if limit is None or remaining is None or limit <= 0:
@@ -223,7 +233,7 @@ class HeadroomPacer:
             full_at = self._full_at(reset)
             # Contended: the refill since then is not counted on (see ``refused``),
             # unless the headers told our share of it: then that share is.
-            since = None if self.contended and share >= 1.0 else as_of
+            since = None if self.contended and share >= 1.0 else counted_at
             self._sync(kind, limit, remaining - held, full_at, remaining, since, share, spent)
             if reservation is not None:
                 reservation._synced = True
@@ -435,23 +445,26 @@ class HeadroomPacer:
 
     def _blind_allowance(self) -> int:
         """``blind_reservations``, doubled every ``blind_doubling_s`` since the first
-        reserve (up to ``blind_max``) while no answer has come back."""
-        start = self._blind or 1
+        reserve (up to ``blind_max``) while no answer has come back; of that, only our
+        share (the hint) when the account is shared, so that a group ramps as one."""
+        start = self._blind_start()
         if self._doubling is None or self._ramp_started is None:
-            return start
+            return max(int(start + 1e-9), 1)
         doublings = (self._clock.now() - self._ramp_started) / self._doubling
         grown = start * 2.0 ** min(doublings, 60.0)
         ceiling = self._blind_max if self._blind_max is not None else math.inf
-        return int(min(max(grown, start), ceiling) + 1e-9)
+        return max(int(min(grown, ceiling) + 1e-9), 1)
+
+    def _blind_start(self) -> float:
+        return (self._blind or 1) * self._share.hint
 
     def _until_allowance_grows(self) -> float:
         """Seconds until the blind allowance admits one more call (inf: never grows)."""
         allowance = self._blind_allowance()
-        start = self._blind or 1
         ceiling = self._blind_max if self._blind_max is not None else math.inf
         if self._doubling is None or self._ramp_started is None or allowance >= ceiling:
             return math.inf
-        at = self._ramp_started + self._doubling * math.log2((allowance + 1) / start)
+        at = self._ramp_started + self._doubling * math.log2((allowance + 1) / self._blind_start())
         return max(at - self._clock.now(), 1e-6)
 
     def _spread(self) -> None:
@@ -471,7 +484,9 @@ class HeadroomPacer:
         self._next_release = max(self._clock.now(), self._next_release) + 1.0 / rate
 
     def _margin(self, kind: str, bucket: TokenBucket) -> float:
-        return self._request_margin if kind == "requests" else self._token_margin * bucket.capacity
+        if kind != "requests":
+            return self._token_margin * bucket.capacity
+        return self._request_margin + self._send_skew_s * bucket.refill_per_s
 
     def _wait_for(self, kind: str, amount: float) -> float:
         bucket = self._buckets.get(kind)

@@ -34,6 +34,8 @@ def headers(kind: str, limit: int, remaining: int, reset: str | None = None) -> 
 
 
 def make_pacer(clock: ManualClock, **kwargs: float) -> HeadroomPacer:
+    """Margins exactly as given: no allowance for a late admission (``send_skew_s``)."""
+    kwargs.setdefault("send_skew_s", 0.0)
     return HeadroomPacer(clock, wall=lambda: wall_for(clock), **kwargs)
 
 

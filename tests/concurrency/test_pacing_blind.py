@@ -11,7 +11,7 @@ from tests.concurrency.helpers import settle
 async def test_blind_pacer_holds_reservations_beyond_the_cap_until_an_answer() -> None:
     """Cap 2: two reserve at once, the third waits; the first answer's headers pace it."""
     clock = ManualClock()
-    pacer = HeadroomPacer(clock, blind_reservations=2)
+    pacer = HeadroomPacer(clock, blind_reservations=2, send_skew_s=0.0)
     first = await pacer.reserve(10, 10)
     await pacer.reserve(10, 10)
     third = asyncio.create_task(pacer.reserve(10, 10))

@@ -38,7 +38,7 @@ async def test_blind_allowance_doubles_with_the_clock_until_the_first_answer() -
 
 async def test_room_is_the_advertised_remaining_less_the_margin_and_what_is_held() -> None:
     clock = ManualClock()
-    pacer = HeadroomPacer(clock, request_margin=1.0)
+    pacer = HeadroomPacer(clock, request_margin=1.0, send_skew_s=0.0)
     assert pacer.room(10, 10) is None  # nothing advertised yet
     first = await pacer.reserve(10, 10)
     pacer.mark_sent(first)

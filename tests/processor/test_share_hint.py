@@ -1,0 +1,51 @@
+"""The part of the group's partitions a worker owns is its first share of the account."""
+
+from __future__ import annotations
+
+from stream.claude.instant import InstantClaudeClient
+from stream.concurrency import ManualClock
+from stream.config import load_settings
+from stream.handler import RecordHandler
+from stream.processor import Processor, StopPolicy
+from stream.telemetry.metrics import Metrics
+from stream.worker import build_caller, connect_controls, load_pipelines
+from tests.processor.fake_ports import DLQ, RESULTS, FakeSink, FakeSource
+
+
+async def test_a_worker_owning_two_of_six_partitions_counts_a_third_of_the_account() -> None:
+    """Assigned partitions 1 and 4 of a six-partition topic: the processor tells the
+    caller (2, 6), and the caller's pacers count a third of the account as their own
+    until the headers show what the other members spend."""
+    clock = ManualClock(auto_advance=True)
+    source, sink = FakeSource(clock), FakeSink()
+    source.partitions = 6
+    for partition in (1, 4):
+        source.add_doc(partition, f"doc-{partition}")
+    settings = load_settings(
+        None,
+        {
+            "kafka.topics.input": source.topic,
+            "kafka.topics.results": RESULTS,
+            "kafka.topics.dlq": DLQ,
+        },
+    )
+    metrics = Metrics()
+    caller = build_caller(settings, InstantClaudeClient(), clock, metrics)
+    pipelines, default = load_pipelines(settings, None)
+    handler = RecordHandler(settings, caller, pipelines, default)
+    processor = Processor(
+        settings,
+        source=source,
+        sink=sink,
+        handler=handler,
+        clock=clock,
+        stop=StopPolicy(max_documents=2),
+    )
+    connect_controls(caller, processor, metrics)
+    told: list[tuple[int, int]] = []
+    processor.on_assignment.append(lambda owned, total: told.append((owned, total)))
+
+    assert await processor.run() == 0
+
+    assert told == [(2, 6)]
+    assert caller.controls_for(settings.claude.model).pacer.share_hint == 2 / 6
