@@ -11,6 +11,7 @@ import click
 from stream.bench.job import JobFigures, JobSpec, bench_overrides, run_job
 from stream.bench.scenarios import SCENARIOS
 from stream.cli.common import CliState, build_settings, fail, pass_state
+from stream.concurrency.algorithms import LIMIT_ALGORITHMS
 from stream.embedded import EmbeddedBroker
 from stream.errors import DocstreamError
 
@@ -93,7 +94,7 @@ def _verdict(ok: bool) -> str:
 )
 @click.option(
     "--algorithm",
-    type=click.Choice(["aimd", "token_latency"]),
+    type=click.Choice(list(LIMIT_ALGORITHMS)),
     default="aimd",
     show_default=True,
 )
