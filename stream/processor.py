@@ -78,6 +78,8 @@ _POLL_TIMEOUT_S = 0.2
 # timeout; a short one notices the resume point (half the buffer) before the buffer
 # runs dry (measured: the worker sat idle 10-30% of the time with 0.2 s).
 _BACKPRESSURE_POLL_TIMEOUT_S = 0.01
+# How often the idle stop is checked while a poll is held (a group join can hold it).
+_IDLE_CHECK_S = 0.5
 _MAX_FETCH = 500
 
 
@@ -292,23 +294,33 @@ class Processor:
                 self._last_activity = self._clock.now()
 
     async def _poll(self, max_records: int, timeout_s: float) -> Sequence[RawRecord]:
-        """One poll, given up (cancelled) at a stop: a rejoining group holds aiokafka's
-        ``getmany`` beyond its timeout. It is never given up otherwise: cancelling
-        ``getmany`` while the group was joining left the consumer stuck for good (the
-        chaos suite's rebalance storm). What a given-up poll fetched was not dispatched,
-        so it is redelivered; a poll that ignores the cancel is waited for, never doubled."""
+        """One poll, given up (cancelled) at a stop or when ``--until-idle`` fires: a
+        rejoining group holds aiokafka's ``getmany`` beyond its timeout. It is never given
+        up while the worker goes on: cancelling ``getmany`` while the group was joining
+        left the consumer stuck for good (the chaos suite's rebalance storm). What a
+        given-up poll fetched was not dispatched, so it is redelivered; a poll that
+        ignores the cancel is waited for, never doubled."""
         task = self._poll_task
         if task is None or task.done():
             task = self._poll_task = asyncio.ensure_future(
                 self._source.poll(max_records=max_records, timeout_s=timeout_s)
             )
-        await until_first(task, self._stopping.wait())
+        await until_first(task, self._stopping.wait(), self._idle_reached())
         if not task.done():
             task.cancel()
             return ()
         if task.cancelled():  # the one given up at the stop
             return ()
         return task.result()
+
+    async def _idle_reached(self) -> None:
+        """Returns once ``--until-idle`` says stop, checked while a poll is held: a join
+        that never completes (the embedded broker's group can loop at one generation for
+        minutes) must not keep an idle worker running. It stops as at a signal."""
+        if self._stop_policy.until_idle_s is None:
+            await asyncio.Event().wait()
+        while not self._idle_done():
+            await self._clock.sleep(_IDLE_CHECK_S)
 
     def _remaining(self) -> int:
         limit = self._stop_policy.max_documents
@@ -325,11 +337,15 @@ class Processor:
         limit = self._stop_policy.max_documents
         if limit is not None and self.stats.dispatched >= limit:
             return True
+        return self._idle_done()
+
+    def _idle_done(self) -> bool:
+        """``--until-idle``: nothing pending, and nothing fetched for that long."""
         idle = self._stop_policy.until_idle_s
         if idle is None or not self._assigned_once:
             return False  # the idle clock starts with the first assignment (joins are slow)
         if self.tracker.pending() == 0 and not self._lanes and not self._parked:
-            return now - self._last_activity >= idle
+            return self._clock.now() - self._last_activity >= idle
         return False
 
     def _apply_pauses(self) -> None:

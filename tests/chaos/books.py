@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from stream.config import Settings
 from tests.processor.helpers import Accounting, Coord, account, committed, read_all
@@ -82,9 +82,7 @@ class Books:
         once = all(n == 1 for n in outputs.values())
         exact = set(outputs) == inputs and (self.crashes > 0 or once)
         unexpected_dlq = set(books.dead) - self.expected_dlq
-        if not once:
-            note = "; ".join(filter(None, [note, _who_wrote_twice(books, outputs)]))
-        return Row(
+        row = Row(
             scenario=scenario,
             inputs=len(inputs),
             outputs=sum(outputs.values()),
@@ -100,6 +98,9 @@ class Books:
             seconds=seconds,
             note=note,
         )
+        if row.ok:
+            return row
+        return replace(row, note="; ".join(filter(None, [note, _who_wrote_twice(books, outputs)])))
 
 
 def _who_wrote_twice(books: Accounting, outputs: Counter[Coord], most: int = 8) -> str:

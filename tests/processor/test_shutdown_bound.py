@@ -128,25 +128,47 @@ async def test_a_poll_that_ignores_the_cancel_is_abandoned_at_the_bound_with_exi
 async def test_a_long_poll_is_never_cancelled_without_a_stop() -> None:
     """A poll held by a group that is joining is waited for, however long: cancelling
     aiokafka's getmany mid-join left the consumer stuck for good (chaos rebalance storm).
-    Once it returns, ``--until-idle`` ends the run as usual."""
+    Once it returns, the worker goes on (here: until its stop)."""
     clock = ManualClock(auto_advance=True)
     source, sink = _StuckPoll(clock, ignore_cancel=True), FakeSink()
     source.add_docs(0, 3)
-    processor = build_processor(
-        source, sink, InstantClaudeClient(), clock, StopPolicy(until_idle_s=60.0)
-    )
+    processor = build_processor(source, sink, InstantClaudeClient(), clock)
     run = asyncio.create_task(processor.run())
     try:
         await until(lambda: source.polls >= 2)
         await clock.sleep(600.0)  # far past any poll timeout
         assert source.polls == 2 and not run.done()  # not given up, not doubled
         source.release.set()
+        await until(lambda: source.polls >= 3)
+        processor.request_stop()
         await until(run.done)
         assert run.result() == 0
     finally:
         source.release.set()
         run.cancel()
     assert source.committed == {("docs", 0): 3}
+
+
+async def test_an_idle_worker_ends_even_while_a_join_holds_its_poll() -> None:
+    """``--until-idle`` fires during a held poll (the embedded broker's group can loop
+    at one generation for minutes): the poll is given up as at a stop, everything
+    finished is committed, exit 0."""
+    clock = ManualClock(auto_advance=True)
+    source, sink = _StuckPoll(clock, ignore_cancel=False), FakeSink()
+    source.add_docs(0, 3)
+    processor = build_processor(
+        source, sink, InstantClaudeClient(), clock, StopPolicy(until_idle_s=60.0)
+    )
+    run = asyncio.create_task(processor.run())
+    try:
+        await until(run.done)
+        assert run.result() == 0
+        assert source.polls == 2 and not source.release.is_set()  # ended while held
+    finally:
+        source.release.set()
+        run.cancel()
+    assert source.committed == {("docs", 0): 3}
+    assert clock.now() < 120.0  # within an idle period and a check of the held poll
 
 
 def test_the_watchdog_ends_a_process_whose_event_loop_is_held_by_a_task_with_its_code() -> None:
