@@ -9,6 +9,7 @@ import pytest
 from aiokafka import AIOKafkaClient
 from aiokafka.protocol.admin import DescribeGroupsRequest
 
+from stream.config import KafkaSettings
 from stream.kafka.admin import ensure_topics
 from stream.kafka.client_config import common_kwargs
 from stream.kafka.tansu import LEAVE_BUDGET_S, STOP_BUDGET_S, GroupMember
@@ -28,6 +29,20 @@ async def _members(common: dict[str, object], group: str) -> list[str]:
         await client.close()
 
 
+async def _assigned_member(make: SettingsFactory) -> tuple[KafkaSettings, str, GroupMember]:
+    """A GroupMember of a new group that holds its assignment."""
+    topic, group = f"member-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka = make({"kafka.topics.input": topic}).kafka
+    await ensure_topics(kafka)
+    member = GroupMember(kafka, group)
+    await member.consumer.start()
+    member.consumer.subscribe([topic])
+    async with asyncio.timeout(30):
+        while not member.consumer.assignment():
+            await member.consumer.getmany(timeout_ms=100)
+    return kafka, group, member
+
+
 async def test_stopped_member_is_gone_from_the_group_at_once(
     settings_factory: SettingsFactory,
 ) -> None:
@@ -36,15 +51,7 @@ async def test_stopped_member_is_gone_from_the_group_at_once(
     Tansu numbers the first generation 0 and aiokafka skips LeaveGroup there; without the
     explicit leave the member stays listed until its session times out.
     """
-    topic, group = f"member-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
-    kafka = settings_factory({"kafka.topics.input": topic}).kafka
-    await ensure_topics(kafka)
-    member = GroupMember(kafka, group)
-    await member.consumer.start()
-    member.consumer.subscribe([topic])
-    async with asyncio.timeout(30):
-        while not member.consumer.assignment():
-            await member.consumer.getmany(timeout_ms=100)
+    kafka, group, member = await _assigned_member(settings_factory)
     assert len(await _members(common_kwargs(kafka), group)) == 1
     await member.stop()
     assert await _members(common_kwargs(kafka), group) == []
@@ -56,15 +63,7 @@ async def test_a_stop_held_by_a_join_still_ends_and_leaves_the_group(
     """The chaos rebalance storm: a worker stopped during a join Tansu never completed
     waited in ``consumer.stop()`` until its deadline, never left, and held its partitions
     in the next rounds. Here the consumer's stop never returns (as it did there)."""
-    topic, group = f"member-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
-    kafka = settings_factory({"kafka.topics.input": topic}).kafka
-    await ensure_topics(kafka)
-    member = GroupMember(kafka, group)
-    await member.consumer.start()
-    member.consumer.subscribe([topic])
-    async with asyncio.timeout(30):
-        while not member.consumer.assignment():
-            await member.consumer.getmany(timeout_ms=100)
+    kafka, group, member = await _assigned_member(settings_factory)
     real_stop = member.consumer.stop
 
     async def held() -> None:
