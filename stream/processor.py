@@ -43,6 +43,7 @@ from stream.delivery import Delivery
 from stream.errors import CallsStopped, FatalOutcome
 from stream.finished import FinishedKeeper, FinishedLedger
 from stream.handler import RecordHandler
+from stream.intake import Intake
 from stream.observers import NullProcessorObserver, ProcessorObserver
 from stream.offsets import OffsetTracker, Ticket
 from stream.ports import (
@@ -137,12 +138,10 @@ class Processor:
         self._lanes: dict[tuple[Any, ...], deque[tuple[RawRecord, Ticket, int]]] = {}
         self._pause_reasons: set[str] = set()
         self._paused: set[TP] = set()
-        self._parked: dict[TP, deque[RawRecord]] = {}  # fetched beyond the crash window
-        # Partitions whose revoke is waiting for their calls in flight: a record of theirs
-        # fetched meanwhile is not started (its output would land after the handover's
-        # commit and the next owner would write it again).
-        self._revoking: set[TP] = set()
         self._finished = FinishedKeeper(finished)
+        self._intake = Intake(
+            self.tracker, self._finished, window=self._proc.buffer_size, dispatch=self._dispatch
+        )
         self._commits = Committer(
             source,
             self.tracker,
@@ -280,16 +279,16 @@ class Processor:
         while not self._stopping.is_set() and not self._should_stop():
             for tick in self.on_tick:
                 tick()
-            self._release_parked()
+            self._intake.release()
             self._apply_pauses()
-            room = self._proc.buffer_size - self.tracker.pending() - self._parked_count()
+            room = self._proc.buffer_size - self.tracker.pending() - self._intake.parked
             backpressure = "backpressure" in self._pause_reasons
             records = await self._poll(
                 max(1, min(_MAX_FETCH, room, self._remaining())),
                 _BACKPRESSURE_POLL_TIMEOUT_S if backpressure else _POLL_TIMEOUT_S,
             )
             for record in records[: self._remaining()]:
-                self._admit(record)
+                self._intake.admit(record)
             if records:
                 self._last_activity = self._clock.now()
 
@@ -326,7 +325,7 @@ class Processor:
         limit = self._stop_policy.max_documents
         if limit is None:
             return _MAX_FETCH
-        return max(limit - self.stats.dispatched - self._parked_count(), 0)
+        return max(limit - self.stats.dispatched - self._intake.parked, 0)
 
     def _should_stop(self) -> bool:
         now = self._clock.now()
@@ -344,7 +343,7 @@ class Processor:
         idle = self._stop_policy.until_idle_s
         if idle is None or not self._assigned_once:
             return False  # the idle clock starts with the first assignment (joins are slow)
-        if self.tracker.pending() == 0 and not self._lanes and not self._parked:
+        if self.tracker.pending() == 0 and not self._lanes and not self._intake.parked:
             return self._clock.now() - self._last_activity >= idle
         return False
 
@@ -355,45 +354,12 @@ class Processor:
         elif pending <= self._proc.buffer_size // 2:
             self._pause_reasons.discard("backpressure")
         assigned = self._source.assignment()
-        wanted = assigned if self._pause_reasons else self._window_full(assigned)
+        wanted = assigned if self._pause_reasons else self._intake.window_full(assigned)
         if fresh := wanted - self._paused:
             self._source.pause(fresh)
         if freed := (self._paused - wanted) & assigned:
             self._source.resume(freed)
         self._paused = wanted
-
-    # -- the crash window ---------------------------------------------------------------
-
-    def _window_full(self, tps: set[TP]) -> set[TP]:
-        window = self._proc.buffer_size
-        return {
-            tp
-            for tp in tps
-            if tp in self._parked or self._finished.loading(tp) or self.tracker.span(tp) >= window
-        }
-
-    def _admit(self, record: RawRecord) -> None:
-        tp = (record.topic, record.partition)
-        if tp in self._revoking:
-            return  # uncommitted: the next owner fetches it again
-        parked = self._parked.get(tp)
-        if parked is None and self._ready(tp):
-            self._dispatch(record)
-        else:
-            self._parked.setdefault(tp, deque()).append(record)
-
-    def _release_parked(self) -> None:
-        for tp, parked in list(self._parked.items()):
-            while parked and self._ready(tp):
-                self._dispatch(parked.popleft())
-            if not parked:
-                del self._parked[tp]
-
-    def _ready(self, tp: TP) -> bool:
-        return not self._finished.loading(tp) and self.tracker.span(tp) < self._proc.buffer_size
-
-    def _parked_count(self) -> int:
-        return sum(len(parked) for parked in self._parked.values())
 
     # -- dispatch -----------------------------------------------------------------------
 
@@ -506,17 +472,12 @@ class Processor:
             log.warning("finished offsets not loaded in time; those records are redone")
 
     async def _on_revoked(self, tps: list[TP]) -> None:
-        self._revoking |= set(tps)
-        try:
+        with self._intake.revoking(tps):
             await self._hand_over(tps)
-        finally:
-            self._revoking -= set(tps)
         log.info("revoked %s", sorted(tps))
 
     async def _hand_over(self, tps: list[TP]) -> None:
         """Let the revoked partitions' calls in flight end (start no new one), commit."""
-        for tp in tps:
-            self._parked.pop(tp, None)  # uncommitted, so the next owner fetches them again
         for lane, queue in self._lanes.items():
             while lane[1] in tps and len(queue) > 1:  # keep only the record in flight
                 queue.pop()
