@@ -486,7 +486,8 @@ class HeadroomPacer:
     def _margin(self, kind: str, bucket: TokenBucket) -> float:
         if kind != "requests":
             return self._token_margin * bucket.capacity
-        return self._request_margin + self._send_skew_s * bucket.refill_per_s
+        # the refill we count during a late admission is our share of it
+        return self._request_margin + self._send_skew_s * bucket.share * bucket.refill_per_s
 
     def _wait_for(self, kind: str, amount: float) -> float:
         bucket = self._buckets.get(kind)
