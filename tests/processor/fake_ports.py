@@ -12,10 +12,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from stream.calls import Caller
 from stream.claude.instant import InstantClaudeClient
 from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import Clock, ManualClock
-from stream.config import load_settings
+from stream.config import Settings, load_settings
 from stream.handler import RecordHandler
 from stream.ports import TP, RawRecord, RebalanceHandler, SendFailed
 from stream.processor import Processor, StopPolicy
@@ -30,6 +31,7 @@ __all__ = [
     "GatedClaude",
     "Sent",
     "build_processor",
+    "build_worker",
     "until",
 ]
 
@@ -257,6 +259,18 @@ def build_processor(
 ) -> Processor:
     """A worker assembled as ``run_worker`` does, on the fake ports; ``values`` are
     settings with ``__`` for the dot (``processing__buffer_size=4``)."""
+    return build_worker(source, sink, client, clock, stop, **values)[0]
+
+
+def build_worker(
+    source: FakeSource,
+    sink: FakeSink,
+    client: ClaudeClient,
+    clock: ManualClock,
+    stop: StopPolicy | None = None,
+    **values: object,
+) -> tuple[Processor, Caller, Settings]:
+    """``build_processor``, with the caller and the settings it was built with."""
     settings = load_settings(
         None,
         {
@@ -274,4 +288,4 @@ def build_processor(
         settings, source=source, sink=sink, handler=handler, clock=clock, stop=stop
     )
     connect_controls(caller, processor, metrics)
-    return processor
+    return processor, caller, settings

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from stream.claude.instant import InstantClaudeClient
 from stream.concurrency import ManualClock
-from stream.config import load_settings
-from stream.handler import RecordHandler
-from stream.processor import Processor, StopPolicy
-from stream.telemetry.metrics import Metrics
-from stream.worker import build_caller, connect_controls, load_pipelines
-from tests.processor.fake_ports import DLQ, RESULTS, FakeSink, FakeSource
+from stream.processor import StopPolicy
+from tests.processor.fake_ports import FakeSink, FakeSource, build_worker
 
 
 async def test_a_worker_owning_two_of_six_partitions_counts_a_third_of_the_account() -> None:
@@ -21,27 +17,9 @@ async def test_a_worker_owning_two_of_six_partitions_counts_a_third_of_the_accou
     source.partitions = 6
     for partition in (1, 4):
         source.add_doc(partition, f"doc-{partition}")
-    settings = load_settings(
-        None,
-        {
-            "kafka.topics.input": source.topic,
-            "kafka.topics.results": RESULTS,
-            "kafka.topics.dlq": DLQ,
-        },
+    processor, caller, settings = build_worker(
+        source, sink, InstantClaudeClient(), clock, StopPolicy(max_documents=2)
     )
-    metrics = Metrics()
-    caller = build_caller(settings, InstantClaudeClient(), clock, metrics)
-    pipelines, default = load_pipelines(settings, None)
-    handler = RecordHandler(settings, caller, pipelines, default)
-    processor = Processor(
-        settings,
-        source=source,
-        sink=sink,
-        handler=handler,
-        clock=clock,
-        stop=StopPolicy(max_documents=2),
-    )
-    connect_controls(caller, processor, metrics)
     told: list[tuple[int, int]] = []
     processor.on_assignment.append(lambda owned, total: told.append((owned, total)))
 
