@@ -304,7 +304,8 @@ class Processor:
             task = self._poll_task = asyncio.ensure_future(
                 self._source.poll(max_records=max_records, timeout_s=timeout_s)
             )
-        await until_first(task, self._stopping.wait(), self._idle_reached())
+        idle = () if self._stop_policy.until_idle_s is None else (self._idle_reached(),)
+        await until_first(task, self._stopping.wait(), *idle)
         if not task.done():
             task.cancel()
             return ()
@@ -316,8 +317,6 @@ class Processor:
         """Returns once ``--until-idle`` says stop, checked while a poll is held: a join
         that never completes (the embedded broker's group can loop at one generation for
         minutes) must not keep an idle worker running. It stops as at a signal."""
-        if self._stop_policy.until_idle_s is None:
-            await asyncio.Event().wait()
         while not self._idle_done():
             await self._clock.sleep(_IDLE_CHECK_S)
 

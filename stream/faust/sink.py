@@ -17,7 +17,7 @@ from typing import Any
 from faust.exceptions import ProducerSendError
 from faust.types import AppT
 
-from stream.kafka.producer import as_send_failed
+from stream.kafka.producer import as_send_failed, resolve_into
 from stream.ports import SendFailed
 
 __all__ = ["FaustSink", "broker_send_failed"]
@@ -49,21 +49,18 @@ class FaustSink:
             raise failed from failed.__cause__  # aiokafka's error: it names what went wrong
         queued = asyncio.ensure_future(pending)  # aiokafka's own future, no new task
         delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        queued.add_done_callback(lambda done: _copy(done, delivered))
+        queued.add_done_callback(lambda done: resolve_into(done, delivered, _same, _as_send_failed))
         return delivered
 
 
-def _copy(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> None:
-    """The broker's acknowledgement onto our future, its error as ``SendFailed``."""
-    if target.done():
-        return
-    if source.cancelled():
-        target.cancel()
-    elif (error := source.exception()) is not None:
-        failed = broker_send_failed(error) if isinstance(error, Exception) else None
-        target.set_exception(failed or error)
-    else:
-        target.set_result(source.result())
+def _same(meta: Any) -> Any:
+    return meta
+
+
+def _as_send_failed(error: BaseException) -> BaseException:
+    """The acknowledgement's error as ``SendFailed`` when it is the broker's."""
+    failed = broker_send_failed(error) if isinstance(error, Exception) else None
+    return failed or error
 
 
 def broker_send_failed(exc: Exception) -> SendFailed | None:

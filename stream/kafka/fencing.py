@@ -20,15 +20,21 @@ from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DescribeGroupsRequest
 
-__all__ = ["MembershipCheck", "our_members"]
+__all__ = ["MembershipCheck", "coordinator", "our_members"]
 
 log = logging.getLogger(__name__)
 _GROUP_COORDINATOR = 0
 
 
-async def our_members(client: AIOKafkaClient, group_id: str, client_id: str) -> list[str]:
-    """Member ids of ``group_id`` that carry ``client_id`` (empty when none is left)."""
-    node = await client.coordinator_lookup(_GROUP_COORDINATOR, group_id)
+async def coordinator(client: AIOKafkaClient, group_id: str) -> int:
+    """The node id of ``group_id``'s coordinator."""
+    return int(await client.coordinator_lookup(_GROUP_COORDINATOR, group_id))
+
+
+async def our_members(
+    client: AIOKafkaClient, node: int, group_id: str, client_id: str
+) -> list[str]:
+    """Member ids of ``group_id`` (coordinated by ``node``) that carry ``client_id``."""
     described = await client.send(node, DescribeGroupsRequest([group_id]))
     return [
         member[0]
@@ -47,6 +53,7 @@ class MembershipCheck:
         self._common = common
         self._group_id = group_id
         self._client: AIOKafkaClient | None = None
+        self._node: int | None = None  # the group's coordinator (one broker: it stays)
 
     async def expelled(self) -> bool:
         """True when the group lists no member of ours; False when it does, or when the
@@ -55,9 +62,14 @@ class MembershipCheck:
             if self._client is None:
                 self._client = AIOKafkaClient(**self._common)
                 await self._client.bootstrap()
-            members = await our_members(self._client, self._group_id, self._common["client_id"])
+            if self._node is None:
+                self._node = await coordinator(self._client, self._group_id)
+            members = await our_members(
+                self._client, self._node, self._group_id, self._common["client_id"]
+            )
         except (KafkaError, OSError) as exc:
             log.debug("group membership not checked: %s", exc)
+            self._node = None  # looked up again next time
             return False
         return not members
 

@@ -31,7 +31,14 @@ from stream.kafka.connect import start_client
 from stream.kafka.partitioner import partition_for_key
 from stream.ports import SendFailed
 
-__all__ = ["BatchDelivered", "Delivered", "KafkaSink", "OutRecord", "as_send_failed"]
+__all__ = [
+    "BatchDelivered",
+    "Delivered",
+    "KafkaSink",
+    "OutRecord",
+    "as_send_failed",
+    "resolve_into",
+]
 
 T = TypeVar("T")
 
@@ -124,7 +131,7 @@ class KafkaSink:
             raise as_send_failed(exc) from exc
         delivered: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
         queued.add_done_callback(
-            lambda fut: _resolve(fut, delivered, _to_delivered, as_send_failed)
+            lambda fut: resolve_into(fut, delivered, _to_delivered, as_send_failed)
         )
         return delivered
 
@@ -203,7 +210,7 @@ class KafkaSink:
         queued = await self._producer.send_batch(batch.builder, topic, partition=partition)
         delivered: asyncio.Future[BatchDelivered] = asyncio.get_running_loop().create_future()
         queued.add_done_callback(
-            lambda fut: _resolve(
+            lambda fut: resolve_into(
                 fut,
                 delivered,
                 lambda meta: BatchDelivered(meta.topic, meta.partition, meta.offset, count),
@@ -246,7 +253,7 @@ def as_send_failed(exc: BaseException) -> BaseException:
     return failed
 
 
-def _resolve(
+def resolve_into(
     source: asyncio.Future[Any],
     target: asyncio.Future[T],
     convert: Callable[[Any], T],

@@ -30,12 +30,11 @@ from aiokafka.protocol.group import LeaveGroupRequest
 
 from stream.config import KafkaSettings
 from stream.kafka.client_config import common_kwargs, consumer_kwargs
-from stream.kafka.fencing import MembershipCheck, our_members
+from stream.kafka.fencing import MembershipCheck, coordinator, our_members
 
 __all__ = ["GroupMember", "leave_lingering_members", "member_client_id"]
 
 log = logging.getLogger(__name__)
-_GROUP_COORDINATOR = 0
 # Within the processor's deadline for leaving the group (commits.BROKER_DEADLINE_S, 5 s).
 STOP_BUDGET_S = 3.0
 LEAVE_BUDGET_S = 1.5
@@ -56,8 +55,8 @@ async def leave_lingering_members(common: dict[str, Any], group_id: str) -> int:
     client = AIOKafkaClient(**common)
     try:
         await client.bootstrap()
-        members = await our_members(client, group_id, common["client_id"])
-        node = await client.coordinator_lookup(_GROUP_COORDINATOR, group_id)
+        node = await coordinator(client, group_id)
+        members = await our_members(client, node, group_id, common["client_id"])
         for member_id in members:
             await client.send(node, LeaveGroupRequest(group_id, member_id))
         return len(members)
@@ -99,9 +98,10 @@ class GroupMember:
         if not self._leave_by_hand:
             await self.consumer.stop()
             return
-        # A stop during a join that Tansu never completes (its leader gone mid-rebalance)
-        # can hold ``consumer.stop()`` for good, cancel or not; the member would then
-        # linger, holding its partitions in every later round until its session expires.
+        # A stop during a join that Tansu never completes (a group looping at one
+        # generation; README, the embedded broker's limits) can hold ``consumer.stop()``
+        # for good, cancel or not; the member would then linger, holding its partitions
+        # in every later round until its session expires.
         # So the stop gets a budget, and the member leaves by hand either way.
         stopping = asyncio.ensure_future(self.consumer.stop())
         await asyncio.wait([stopping], timeout=STOP_BUDGET_S)

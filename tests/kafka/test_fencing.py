@@ -14,7 +14,7 @@ from aiokafka.protocol.group import LeaveGroupRequest
 
 from stream.kafka.admin import ensure_topics
 from stream.kafka.client_config import common_kwargs
-from stream.kafka.fencing import our_members
+from stream.kafka.fencing import coordinator, our_members
 from stream.kafka.group import committed_offsets
 from stream.kafka.source import KafkaSource
 from stream.ports import TP, RebalanceHandler
@@ -28,8 +28,8 @@ async def _expel_everyone(common: dict[str, object], group: str) -> None:
     client = AIOKafkaClient(**common)
     try:
         await client.bootstrap()
-        node = await client.coordinator_lookup(0, group)
-        for member_id in await our_members(client, group, ""):
+        node = await coordinator(client, group)
+        for member_id in await our_members(client, node, group, ""):
             await client.send(node, LeaveGroupRequest(group, member_id))
     finally:
         await client.close()
