@@ -45,7 +45,12 @@ async def test_calls_wait_for_the_spend_budget_and_metrics_show_it(
         request = CallRequest("claude-sonnet-4-5", "Summarise.", "x" * 4000, 100)
         calls = [asyncio.ensure_future(caller.call(request)) for _ in range(6)]
         try:
-            await _until(lambda: caller.spend.blocked_on == "spend budget per hour")
+            # The admitted calls are still on the wire when the next one blocks: wait
+            # for one of them to come back; the blocked ones cannot move on a stopped clock.
+            await _until(
+                lambda: caller.spend.blocked_on == "spend budget per hour"
+                and any(c.done() for c in calls)
+            )
             went_at_once = sum(c.done() for c in calls)
             assert 1 <= went_at_once < 6
             for _ in range(200):
