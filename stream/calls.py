@@ -10,6 +10,14 @@ the answer), and decides: done, DLQ, back off and retry, or (spend cap, auth, un
 model) close the fatal gate and wait there to try the same attempt again. Rate-limited
 attempts never use up the attempt budget or the deadline: a document is never
 dead-lettered for rate limiting alone (design.md section 5).
+
+A 429 whose own rate-limit headers show an advertised bucket short of what the call
+asked is the pacer's to meter: it has just synced to those headers and holds the other
+calls until the refill covers them, while the refused call waits out its retry-after
+alone. Any other 429 (an acceleration limit, a limit the headers do not advertise)
+closes the model's retry-after gate for every call. The API gives retry-after in whole
+seconds: on a 3000 RPM account enforced per second, gating the whole worker for each
+explained 429 left the account idle for a second, 50 requests, each time.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from stream.concurrency import (
     SpendHold,
     backoff_delay,
     build_limit,
+    short_bucket,
     sleep_or_event,
 )
 from stream.config import LimitsSettings, ModelPrice
@@ -70,6 +79,7 @@ _HELD = (Disposition.PAUSE, Disposition.STOP)
 
 # A 429 without retry-after still has to wait for something.
 _DEFAULT_RETRY_AFTER_S = 1.0
+_RETRY_AFTER_JITTER = 0.1  # as the gate's: calls refused together do not return together
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +230,7 @@ class Caller:
                 counted += 1
                 if counted >= self._limits.max_attempts or self._clock.now() >= deadline:
                     return replace(record, outcome=Outcome.RETRIES_EXHAUSTED)
-            await self._back_off(counted, result)
+            await self._back_off(counted, result, use.model)
 
     async def _waiting(self, kind: str, model: str, wait: Awaitable[_T]) -> _T:
         with self._observer.waiting(kind, model):
@@ -381,7 +391,9 @@ class Caller:
                 result.usage.input_tokens + result.usage.cache_creation_input_tokens,
                 result.usage.output_tokens,
             )
-        if outcome is Outcome.RATE_LIMITED:
+        if outcome is Outcome.RATE_LIMITED and not short_bucket(
+            result.headers, reservation.amounts()
+        ):
             self.gate.block(model, result.retry_after_s or _DEFAULT_RETRY_AFTER_S)
         self._tell_breaker(outcome.breaker, controls)
 
@@ -415,9 +427,16 @@ class Caller:
         and paused the worker for ``breaker_open_s`` over what one limit cut answers."""
         return controls.limiter.limit > controls.limiter.floor
 
-    async def _back_off(self, counted: int, result: CallResult) -> None:
+    async def _back_off(self, counted: int, result: CallResult, model: str) -> None:
         if result.outcome is Outcome.RATE_LIMITED:
-            return  # the gate already holds every call to this model until retry-after
+            if self.gate.blocked_until(model) is not None:
+                return  # the gate holds every call to this model until retry-after
+            # A bucket the pacer mirrors explained it: the pacer, synced to this 429's
+            # headers, meters the other calls; this one waits out its retry-after.
+            own = result.retry_after_s or _DEFAULT_RETRY_AFTER_S
+            delay = own * (1.0 + self._rng.uniform(0.0, _RETRY_AFTER_JITTER))
+            await sleep_or_event(self._clock, delay, self._stopping)
+            return
         delay = backoff_delay(
             max(counted - 1, 0),
             base=self._limits.backoff_base_s,

@@ -108,8 +108,8 @@ async def test_three_workers_told_their_third_spend_the_account_without_collidin
 
 async def test_without_the_hint_the_same_three_workers_collide() -> None:
     """The same job with no share told: each counts the whole refill as its own until
-    the headers show the others; they collide after the first round trip too, and the
-    job ends seconds late (10.5 s)."""
+    the headers show the others; they collide after the first round trip too (11 429s)
+    and the job ends late (8.8 s against 8.15 s told)."""
     server = await _job(hint=None)
     assert len(server.refused) > 3
-    assert max(server.admitted) > 9.5
+    assert max(server.admitted) > 8.6

@@ -48,8 +48,10 @@ async def test_calls_wait_for_the_spend_budget_and_metrics_show_it(
             # The admitted calls are still on the wire when the next one blocks: wait
             # for one of them to come back; the blocked ones cannot move on a stopped clock.
             await _until(
-                lambda: caller.spend.blocked_on == "spend budget per hour"
-                and any(c.done() for c in calls)
+                lambda: (
+                    caller.spend.blocked_on == "spend budget per hour"
+                    and any(c.done() for c in calls)
+                )
             )
             went_at_once = sum(c.done() for c in calls)
             assert 1 <= went_at_once < 6

@@ -77,11 +77,13 @@ class JobSpec:
     bucket_s: float
     algorithm: str = "aimd"
     timeout_s: float = 600.0
+    jobs: int = 1  # on the same workers: the first cold, the others warm
 
 
 @dataclass(slots=True)
 class JobFigures:
     scenario: str
+    job: int  # 1: cold (the workers' first calls); 2, 3, ...: warm, on the same workers
     algorithm: str
     workers: int
     documents: int
@@ -156,9 +158,11 @@ def replace_changes(scenario: Scenario) -> Scenario:
 
 async def run_job(
     base: Settings, spec: JobSpec, out_dir: Path, *, broker_pid: int | None = None
-) -> JobFigures:
-    """One job, start to books (see the module docstring); ``broker_pid``: the embedded
-    broker's process, whose CPU is then counted too."""
+) -> list[JobFigures]:
+    """``spec.jobs`` jobs on the same workers, start to books (see the module
+    docstring): the first is cold (the workers have made no call yet), the others warm
+    (they have, and then idled ``_pause_s`` so a server's bucket would have refilled).
+    ``broker_pid``: the embedded broker's process, whose CPU is then counted too."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     scenario = spec.scenario
     ideal, changes = job_ideal(spec, base.limits.max_concurrency * spec.workers)
@@ -170,6 +174,7 @@ async def run_job(
         error_rate=scenario.error_rate,
         bucket_s=spec.bucket_s,
     )
+    runs: list[_Run] = []
     with SimulatorProcess(config) as sim:
         settings = variant_settings(base, scenario, Variant(spec.algorithm), sim.base_url)
         await ensure_topics(settings.kafka)
@@ -180,25 +185,64 @@ async def run_job(
             await wait_settled(paths, settings.kafka.topics.partitions, probe.mark)
             seen: dict[Coord, float] = {}
             async with tail_outputs(settings, seen):
-                origin = await asyncio.to_thread(_reset, sim)
-                probe.mark("start")
-                t0 = time.time()
-                coords = await publish_job(settings, spec.documents)
-                published = time.time()
-                async with _drive(sim, t0, changes):
-                    await _until_seen(seen, coords, spec.timeout_s)
-                probe.mark("end")
-            end = max(seen[c] for c in coords) if coords else t0
+                for index in range(spec.jobs):
+                    if index:
+                        await asyncio.sleep(_pause_s(spec))
+                        probe.mark(f"ready-{index}")
+                    runs.append(await _one_job(sim, settings, spec, changes, seen, probe, index))
         finally:
             summaries = await stop_workers(procs)
-        stats = await asyncio.to_thread(sim.stats)
-    books = await account_outputs(settings, coords)
-    figures = _figures(spec, ideal, stats, books, t0, origin, end, published)
-    figures.worker_cpu_s = [float(s.get("cpu_s", 0.0)) for s in summaries]
-    figures.cpu = _cpu_phases(probe, figures.worker_cpu_s)
-    report = json.dumps(figures.as_json(), indent=2) + "\n"
+    figures = []
+    for index, run in enumerate(runs):
+        others = set().union(*(r.coords for r in runs if r is not run))
+        books = await account_outputs(settings, run.coords, others)
+        figures.append(_figures(spec, ideal, run, books, index))
+    worker_cpu_s = [float(s.get("cpu_s", 0.0)) for s in summaries]
+    for index, fig in enumerate(figures):
+        fig.worker_cpu_s = worker_cpu_s
+        fig.cpu = _cpu_phases(probe, worker_cpu_s, index, last=index == len(figures) - 1)
+    report = json.dumps([f.as_json() for f in figures], indent=2) + "\n"
     await asyncio.to_thread((out_dir / "job.json").write_text, report)
     return figures
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What one job left to be turned into figures once the workers have stopped."""
+
+    coords: set[Coord]
+    stats: dict[str, Any]
+    t0: float
+    origin: float  # the simulator's timeline t = 0 (epoch s)
+    end: float
+    published: float
+
+
+async def _one_job(
+    sim: SimulatorProcess,
+    settings: Settings,
+    spec: JobSpec,
+    changes: tuple[tuple[float, int], ...],
+    seen: dict[Coord, float],
+    probe: CpuProbe,
+    index: int,
+) -> _Run:
+    origin = await asyncio.to_thread(_reset, sim)
+    probe.mark(f"start-{index}")
+    t0 = time.time()
+    coords = await publish_job(settings, spec.documents)
+    published = time.time()
+    async with _drive(sim, t0, changes):
+        await _until_seen(seen, coords, spec.timeout_s)
+    probe.mark(f"end-{index}")
+    end = max(seen[c] for c in coords) if coords else t0
+    stats = await asyncio.to_thread(sim.stats)
+    return _Run(coords, stats, t0, origin, end, published)
+
+
+def _pause_s(spec: JobSpec) -> float:
+    """Idle time between two jobs: the server's bucket refills in ``bucket_s``."""
+    return spec.bucket_s + 1.0
 
 
 def _probe(
@@ -212,29 +256,28 @@ def _probe(
     return CpuProbe(pids)
 
 
-def _cpu_phases(probe: CpuProbe, worker_totals: list[float]) -> list[ProcessCpu]:
-    """Each process's CPU by phase; a worker's shutdown = its own total - the job's end.
-    (A worker that sent no summary is left without one.)"""
-    phases = probe.phases("ready", "start", "end")
-    at_end = probe.marks.get("end", {})
-    for index, total in enumerate(worker_totals):
-        name = f"worker-{index}"
+def _cpu_phases(
+    probe: CpuProbe, worker_totals: list[float], index: int, *, last: bool
+) -> list[ProcessCpu]:
+    """Each process's CPU by phase for job ``index`` (its start-up: up to the group
+    settling for the first job, up to the end of the pause before it for the others);
+    after the last job a worker's shutdown = its own total - the job's end. (A worker
+    that sent no summary is left without one.)"""
+    ready = "ready" if index == 0 else f"ready-{index}"
+    phases = probe.phases(ready, f"start-{index}", f"end-{index}")
+    at_end = probe.marks.get(f"end-{index}", {})
+    for number, total in enumerate(worker_totals):
+        name = f"worker-{number}"
         for row in phases:
-            if row.name == name and name in at_end:
+            if last and row.name == name and name in at_end:
                 row.after_s = max(0.0, total - at_end[name])
     return phases
 
 
 def _figures(
-    spec: JobSpec,
-    ideal: IdealJob,
-    stats: dict[str, Any],
-    books: ScenarioAccounting,
-    t0: float,
-    origin: float,
-    end: float,
-    published: float,
+    spec: JobSpec, ideal: IdealJob, run: _Run, books: ScenarioAccounting, index: int
 ) -> JobFigures:
+    stats, t0, origin, end, published = run.stats, run.t0, run.origin, run.end, run.published
     rows = stats.get("timeline", [])
     requests = int(stats.get("requests_total", 0))
     r429, r529 = (sum(int(r[k]) for r in rows) for k in ("429", "529"))
@@ -256,6 +299,7 @@ def _figures(
     makespan = end - t0
     return JobFigures(
         scenario=spec.scenario.name,
+        job=index + 1,
         algorithm=spec.algorithm,
         workers=spec.workers,
         documents=spec.documents,

@@ -29,8 +29,8 @@ def format_job(f: JobFigures) -> str:
     books = f.accounting
     first = "-" if f.first_call_s is None else f"{f.first_call_s:.3f} s"
     lines = [
-        f"job {f.scenario}: {f.documents} documents, {f.workers} worker(s), {f.algorithm}, "
-        f"bucket {f.bucket_s:g} s",
+        f"job {f.scenario} #{f.job} ({'cold' if f.job == 1 else 'warm'}): {f.documents} "
+        f"documents, {f.workers} worker(s), {f.algorithm}, bucket {f.bucket_s:g} s",
         f"  makespan {f.makespan_s:.2f} s, ideal {f.ideal_s:.2f} s, ratio {f.ratio:.3f} "
         f"(target >= {target:g}: {_verdict(f.ratio >= target)})",
         f"  first call {first} after the first publish; publish took {f.publish_s:.3f} s",
@@ -98,6 +98,13 @@ def _verdict(ok: bool) -> str:
     default="aimd",
     show_default=True,
 )
+@click.option(
+    "--jobs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Jobs in a row on the same workers: the first cold, the others warm.",
+)
 @click.option("--partitions", default=6, show_default=True, type=click.IntRange(min=1))
 @click.option("--bootstrap", default=None, help="Use this Kafka cluster, not the embedded.")
 @click.option(
@@ -116,12 +123,13 @@ def command(
     workers: int | None,
     bucket_s: float,
     algorithm: str,
+    jobs: int,
     partitions: int,
     bootstrap: str | None,
     out_dir: Path,
     as_json: bool,
 ) -> None:
-    """Makespan of one job: N documents at once to an assigned worker, to the last result."""
+    """Makespan of jobs: N documents at once to assigned workers, to the last result."""
     chosen = SCENARIOS[scenario]
     spec = JobSpec(
         scenario=chosen,
@@ -129,6 +137,7 @@ def command(
         workers=workers or chosen.workers,
         bucket_s=bucket_s,
         algorithm=algorithm,
+        jobs=jobs,
     )
     broker = EmbeddedBroker() if bootstrap is None else None
     try:
@@ -142,6 +151,9 @@ def command(
     finally:
         if broker is not None:
             broker.stop()
-    click.echo(json.dumps(figures.as_json(), indent=2) if as_json else format_job(figures))
-    if figures.lost:
+    if as_json:
+        click.echo(json.dumps([f.as_json() for f in figures], indent=2))
+    else:
+        click.echo("\n\n".join(format_job(f) for f in figures))
+    if any(f.lost for f in figures):
         raise SystemExit(1)

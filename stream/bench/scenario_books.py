@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from stream.bench.overhead import make_documents
@@ -54,8 +55,11 @@ async def publish_backlog(settings: Settings, count: int) -> set[Coord]:
     }
 
 
-async def account_outputs(settings: Settings, coords: set[Coord]) -> ScenarioAccounting:
-    """Read both output topics back and join them to the published offsets."""
+async def account_outputs(
+    settings: Settings, coords: set[Coord], others: AbstractSet[Coord] = frozenset()
+) -> ScenarioAccounting:
+    """Read both output topics back and join them to the published offsets; outputs of
+    ``others`` (the other jobs of a run on the same topics) are not counted at all."""
     kafka = settings.kafka
     seen: dict[Coord, int] = {}
     by_worker: dict[str, int] = {}
@@ -63,6 +67,8 @@ async def account_outputs(settings: Settings, coords: set[Coord]) -> ScenarioAcc
     async for record in read_topic(kafka, kafka.topics.results):
         value = json.loads(record.value or b"{}")
         coord = (int(value["source"]["partition"]), int(value["source"]["offset"]))
+        if coord in others:
+            continue
         seen[coord] = seen.get(coord, 0) + 1
         by_worker[value["worker_id"]] = by_worker.get(value["worker_id"], 0) + 1
         results += 1
@@ -72,6 +78,8 @@ async def account_outputs(settings: Settings, coords: set[Coord]) -> ScenarioAcc
             int(headers.get(HEADER_PREFIX + "original.partition", "-1")),
             int(headers.get(HEADER_PREFIX + "original.offset", "-1")),
         )
+        if coord in others:
+            continue
         seen[coord] = seen.get(coord, 0) + 1
         worker = headers.get(HEADER_PREFIX + "worker.id", "?")
         by_worker[worker] = by_worker.get(worker, 0) + 1

@@ -7,7 +7,7 @@ the real ``run_worker`` (the SDK client against ``claude.base_url``), and meanwh
 samples what the controller does every ``--interval`` seconds into a JSON-lines file:
 
 ``{"ts": epoch s, "dispatched", "processed", "results", "dead", "assigned", "limit", "inflight",
-"waiting", "requests_budget", "outcomes": {attempt outcome: count}}`` (``requests_budget``
+"waiting", "requests_budget", "share", "outcomes": {attempt outcome: count}}`` (``requests_budget``
 is the pacer's local view of the server's request bucket, None until a header showed it)
 
 Wall-clock (epoch) times are used on purpose: the parent lines the samples of several
@@ -146,6 +146,7 @@ class ControllerSampler:
             "inflight": None,
             "waiting": None,
             "requests_budget": None,
+            "share": None,
             "outcomes": {},
         }
         caller = self._caller
@@ -155,6 +156,7 @@ class ControllerSampler:
                 row["limit"] = sum(c.limiter.limit for c in controls)
                 row["inflight"] = sum(c.limiter.inflight for c in controls)
                 row["waiting"] = sum(c.limiter.waiting for c in controls)
+                row["share"] = round(min(c.pacer.share for c in controls), 3)
                 buckets = [b for c in controls if (b := c.pacer.bucket("requests")) is not None]
                 if buckets:  # the pacer's view of the server's request budget
                     row["requests_budget"] = round(sum(b.level for b in buckets), 1)

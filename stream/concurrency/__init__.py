@@ -35,6 +35,7 @@ from stream.concurrency.gate import RetryAfterGate
 from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit, TokenLatencyLimit
 from stream.concurrency.limiter import Limiter, LimitListener, Permit, PermitOutcome
 from stream.concurrency.pacing import BUCKET_KINDS, HeadroomPacer, Reservation, TokenBucket
+from stream.concurrency.pacing_headers import short_bucket
 from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
 from stream.concurrency.spend import SPEND_WINDOWS_S, SpendBudget, SpendHold
 
@@ -77,5 +78,6 @@ __all__ = [
     "backoff_delay",
     "build_limit",
     "clock_timeout",
+    "short_bucket",
     "sleep_or_event",
 ]

@@ -21,21 +21,24 @@ pytestmark = pytest.mark.timeout(180)
 async def test_job_run_reads_back_every_document_and_counts_what_the_server_saw(
     settings_factory: SettingsFactory, tmp_path: Path
 ) -> None:
-    """30 documents at 3000 RPM with a one-second bucket: every offset has one output,
-    the makespan ratio is ideal / makespan, and the per-second chart adds up to the
-    requests the simulator counted."""
-    spec = JobSpec(SCENARIOS["steady"], documents=30, workers=1, bucket_s=1.0)
-    fig = await run_job(settings_factory(), spec, tmp_path)
-    books = fig.accounting
-    assert (books.inputs, books.results, books.lost, books.duplicated) == (30, 30, 0, 0)
-    assert books.unprocessed == 0 and sum(books.by_worker.values()) == 30
-    assert fig.ideal_s == pytest.approx(1.0, abs=0.02)  # 30 fit in the full bucket
-    assert fig.ratio == pytest.approx(fig.ideal_s / fig.makespan_s)
-    assert fig.requests >= 30 and fig.requests == sum(r["sent"] for r in fig.timeline)
-    assert sum(r["admitted"] for r in fig.timeline) == fig.requests - fig.r429 - fig.r529
-    assert fig.first_call_s is not None and 0 <= fig.first_call_s <= fig.makespan_s
+    """Two jobs of 30 documents at 3000 RPM with a one-second bucket on the same worker:
+    in each, every offset of that job has one output, the makespan ratio is ideal /
+    makespan, and the per-second chart adds up to the requests the simulator counted
+    for that job alone."""
+    spec = JobSpec(SCENARIOS["steady"], documents=30, workers=1, bucket_s=1.0, jobs=2)
+    figures = await run_job(settings_factory(), spec, tmp_path)
+    assert [f.job for f in figures] == [1, 2]
+    for fig in figures:
+        books = fig.accounting
+        assert (books.inputs, books.results, books.lost, books.duplicated) == (30, 30, 0, 0)
+        assert books.unprocessed == 0 and sum(books.by_worker.values()) == 30
+        assert fig.ideal_s == pytest.approx(1.0, abs=0.02)  # 30 fit in the full bucket
+        assert fig.ratio == pytest.approx(fig.ideal_s / fig.makespan_s)
+        assert 30 <= fig.requests < 60 and fig.requests == sum(r["sent"] for r in fig.timeline)
+        assert sum(r["admitted"] for r in fig.timeline) == fig.requests - fig.r429 - fig.r529
+        assert fig.first_call_s is not None and 0 <= fig.first_call_s <= fig.makespan_s
     assert (tmp_path / "job.json").exists()
-    assert "makespan" in format_job(fig)
+    assert "#1 (cold)" in format_job(figures[0]) and "#2 (warm)" in format_job(figures[1])
 
 
 async def test_job_cpu_is_split_by_process_and_phase_and_adds_up_to_the_workers_total(
@@ -44,7 +47,7 @@ async def test_job_cpu_is_split_by_process_and_phase_and_adds_up_to_the_workers_
     """Every process of the run has its CPU by phase; the worker's phases (start-up,
     idle until the first publish, job, shutdown) add up to the CPU it reported itself."""
     spec = JobSpec(SCENARIOS["steady"], documents=20, workers=1, bucket_s=1.0)
-    fig = await run_job(settings_factory(), spec, tmp_path)
+    [fig] = await run_job(settings_factory(), spec, tmp_path)
     rows = {row.name: row for row in fig.cpu}
     assert set(rows) == {"worker-0", "simulator", "bench (publisher, reader)"}
     worker = rows["worker-0"]
