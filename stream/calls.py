@@ -148,6 +148,7 @@ class Caller:
         self._stopping = asyncio.Event()
         self.controls: dict[str, ModelControls] = {}
         self._share_hint = 1.0
+        self._share_known = False
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
         self._observer = observer or NullCallObserver()
         self._prices = prices or {}
@@ -173,16 +174,18 @@ class Caller:
                     contended_s=0.0,
                 ),
             )
-            found.pacer.share_hint = self._share_hint
+            found.pacer.set_share(self._share_hint, known=self._share_known)
             self.controls[model] = found
         return found
 
-    def set_share_hint(self, fraction: float) -> None:
+    def set_share_hint(self, fraction: float, *, known: bool = False) -> None:
         """The part of the account this worker expects to spend before the headers show
-        the others (k of the group's P input partitions). Every pacer starts from it."""
+        the others (k of the group's P input partitions), or (``known``) its part of the
+        group's backlog, which holds as told. Every pacer starts from it."""
         self._share_hint = fraction
+        self._share_known = known
         for controls in self.controls.values():
-            controls.pacer.share_hint = fraction
+            controls.pacer.set_share(fraction, known=known)
 
     async def call(
         self,
@@ -330,7 +333,7 @@ class Caller:
                 permit.ignored()
                 controls.pacer.release(reservation)
                 raise
-            if self.gate.blocked_until(model) is None:
+            if self.gate.blocked_until(model) is None and not controls.pacer.stale(reservation):
                 controls.pacer.mark_sent(reservation)
                 return reservation, permit
             permit.ignored()

@@ -197,6 +197,11 @@ class LimitsSettings(_Section):
     ramp_doubling_s: float = Field(
         0.1, gt=0, description="the blind ramp doubles that every so often until an answer"
     )
+    backlog_board: bool = Field(
+        False,
+        description="share the account among the group's workers by their backlogs, "
+        "written to the compacted topic <input>.backlog (else by partitions and headers)",
+    )
     max_attempts: int = Field(6, ge=1, le=100)
     document_deadline_s: float = Field(600.0, gt=0)
     backoff_base_s: float = Field(0.5, gt=0)

@@ -9,6 +9,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from stream.backlog_board import BacklogBoard, keep_share, own_backlog
 from stream.calls import Caller
 from stream.claude import ClaudeClient, make_client_warming
 from stream.claude.warming import WarmingClaudeClient
@@ -25,6 +26,7 @@ from stream.dedup import DedupStore
 from stream.dedup.kafka_store import open_dedup_store
 from stream.handler import RecordHandler
 from stream.kafka.admin import require_topics
+from stream.kafka.backlog_channel import open_backlog_channel
 from stream.kafka.finished_store import open_finished_ledger
 from stream.kafka.producer import KafkaSink
 from stream.kafka.source import KafkaSource
@@ -163,6 +165,7 @@ async def run_worker(
                 _signals(processor, on_signal),
                 _endpoints(settings, state, metrics_page),
                 _panel(progress, processor, caller, metrics, clock, state),
+                _backlog_board(settings, sink, processor, caller, clock),
             ):
                 code = await processor.run()
                 finished.set()
@@ -191,6 +194,32 @@ async def _dedup(settings: Settings, sink: KafkaSink) -> AsyncIterator[DedupStor
         return
     async with open_dedup_store(settings, sink) as store:
         yield store
+
+
+@contextlib.asynccontextmanager
+async def _backlog_board(
+    settings: Settings, sink: KafkaSink, processor: Processor, caller: Caller, clock: Clock
+) -> AsyncIterator[None]:
+    """With ``limits.backlog_board``: the share of the account from the group's backlogs
+    (``stream.backlog_board``), kept by a task that ends with the worker."""
+    if not settings.limits.backlog_board:
+        yield
+        return
+    channel = await open_backlog_channel(settings.kafka, sink)
+    board = BacklogBoard(settings.kafka.group_id, settings.processing.worker_id)
+
+    def backlog() -> int:
+        return own_backlog(processor.lag(), processor.tracker.finished_above())
+
+    def tell(share: float) -> None:
+        caller.set_share_hint(share, known=True)
+
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(keep_share(channel, board, backlog, tell, clock))
+        try:
+            yield
+        finally:
+            task.cancel()
 
 
 def _view(

@@ -105,6 +105,12 @@ def _verdict(ok: bool) -> str:
     type=click.IntRange(min=1),
     help="Jobs in a row on the same workers: the first cold, the others warm.",
 )
+@click.option(
+    "--backlog-board/--no-backlog-board",
+    default=False,
+    show_default=True,
+    help="Share the account by the workers' backlogs (limits.backlog_board).",
+)
 @click.option("--partitions", default=6, show_default=True, type=click.IntRange(min=1))
 @click.option("--bootstrap", default=None, help="Use this Kafka cluster, not the embedded.")
 @click.option(
@@ -124,6 +130,7 @@ def command(
     bucket_s: float,
     algorithm: str,
     jobs: int,
+    backlog_board: bool,
     partitions: int,
     bootstrap: str | None,
     out_dir: Path,
@@ -142,7 +149,9 @@ def command(
     broker = EmbeddedBroker() if bootstrap is None else None
     try:
         address = broker.start() if broker is not None else str(bootstrap)
-        base = build_settings(state, bench_overrides(address, broker is not None, partitions))
+        overrides = bench_overrides(address, broker is not None, partitions)
+        overrides["limits.backlog_board"] = backlog_board
+        base = build_settings(state, overrides)
         out = out_dir / f"job-{scenario}-{spec.workers}w-{spec.bucket_s:g}s"
         pid = broker.pid if broker is not None else None
         figures = asyncio.run(run_job(base, spec, out, broker_pid=pid))

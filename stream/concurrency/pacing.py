@@ -216,9 +216,20 @@ class HeadroomPacer:
 
     @share_hint.setter
     def share_hint(self, fraction: float) -> None:
+        self.set_share(fraction, known=False)
+
+    def set_share(self, fraction: float, *, known: bool) -> None:
+        """Our part of the account: a hint the headers may correct, or (``known``) one
+        that counts every spender of the group (their backlogs): then it holds as told,
+        from now on, and a drained peer's part is ours at once."""
         if not 0 < fraction <= 1:
-            raise ValueError(f"share_hint must be in (0, 1], got {fraction}")
+            raise ValueError(f"share must be in (0, 1], got {fraction}")
         self._share.hint = fraction
+        self._share.known = known
+        if known:
+            for bucket in self._buckets.values():
+                bucket.set_share(fraction)
+            self._notify()
 
     def _read_share(self, lower: Mapping[str, str], reservation: Reservation | None) -> float:
         """Compare the requests header with the last one (``RefillShare``): the share of
@@ -273,6 +284,12 @@ class HeadroomPacer:
     def contended(self) -> bool:
         """A 429 that says someone else spends the account came within ``contended_s``."""
         return self._clock.now() < self._contended_until
+
+    def stale(self, reservation: Reservation) -> bool:
+        """Reserved blind, not yet sent, and the first answer has come: reserve again
+        against what it said. (Three workers' blind calls queued behind their first 429
+        went out anyway: a 429 each, a fifth of the ramp.)"""
+        return reservation._blind and reservation.sent_at is None and self._informed
 
     def mark_sent(self, reservation: Reservation) -> None:
         """The call of ``reservation`` goes out now (its headers will describe the

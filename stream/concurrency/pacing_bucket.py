@@ -157,6 +157,13 @@ class TokenBucket:
         # reservations will take (``held``) is taken after it, like later debits.
         self._since_sync = max(held, 0.0)
 
+    def set_share(self, share: float) -> None:
+        """From now on ``share`` of the refill is ours (the level so far stays ours)."""
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        self._catch_up()
+        self._share = float(share)
+
     def witness(self, remaining: float) -> None:
         """A header not adopted (older than the last) still shows what the bucket held:
         the ceiling is at least that and the call it answered."""

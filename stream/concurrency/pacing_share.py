@@ -65,6 +65,7 @@ class RefillShare:
         self._min_weight = min_weight
         self._floor = floor
         self.hint = hint
+        self.known = False  # the hint counts every spender (``HeadroomPacer.set_share``)
         self._active = active
         self._points: list[HeaderPoint] = []  # by send time
         self._others = 0.0  # requests per second others spend, averaged
@@ -79,8 +80,8 @@ class RefillShare:
 
     def share(self, refill_per_s: float) -> float:
         """The fraction of the refill (and of what remains) counted as this worker's."""
-        if self._weight <= 0:
-            return self.hint  # no evidence yet: the share the group's assignment gives us
+        if self._weight <= 0 or self.known:
+            return self.hint  # no evidence yet, or the group's backlogs told it
         others = self.others_per_s
         band = self._alone * refill_per_s  # what a lone worker's shortfall stays within
         expected = (1.0 - self.hint) * refill_per_s  # the rest of the group at its share

@@ -1,0 +1,81 @@
+"""The backlog board's channel (``stream.backlog_board``) on a compacted Kafka topic.
+
+``<input>.backlog``, keyed ``group/member``: compaction keeps one note per worker. A
+worker reads it from the highwater on (a note is rewritten at least every second, so
+history is never needed) and writes through the worker's own producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiokafka.errors import KafkaError
+
+from stream.backlog_board import BacklogNote, decode, encode
+from stream.config import KafkaSettings
+from stream.kafka.admin import ensure_compacted_topic
+from stream.kafka.producer import Delivered, KafkaSink
+from stream.kafka.reader import read_topic
+from stream.ports import SendFailed
+
+__all__ = ["KafkaBacklogChannel", "backlog_topic", "open_backlog_channel"]
+
+log = logging.getLogger(__name__)
+
+
+def backlog_topic(kafka: KafkaSettings) -> str:
+    return f"{kafka.topics.input}.backlog"
+
+
+async def open_backlog_channel(kafka: KafkaSettings, sink: KafkaSink) -> KafkaBacklogChannel:
+    """Create the compacted topic if needed; notes are written through ``sink``."""
+    topic = backlog_topic(kafka)
+    await ensure_compacted_topic(kafka, topic)
+    await sink.warm_up(topic)
+    return KafkaBacklogChannel(kafka, sink, topic)
+
+
+class KafkaBacklogChannel:
+    def __init__(self, kafka: KafkaSettings, sink: KafkaSink, topic: str) -> None:
+        self._kafka = kafka
+        self._sink = sink
+        self._topic = topic
+        self._failing = False
+
+    async def publish(self, note: BacklogNote) -> None:
+        """Queue the note without awaiting the acknowledgement: a lost note is replaced
+        by the next one within a second. A failure is logged once until one succeeds."""
+        key = f"{note.group}/{note.member}".encode()
+        try:
+            future = await self._sink.send(self._topic, encode(note), key=key)
+        except (KafkaError, SendFailed) as exc:
+            self._failed(exc)
+            return
+        future.add_done_callback(self._delivered)
+
+    def _delivered(self, future: asyncio.Future[Delivered]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            self._failing = False
+        else:
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self._failing:
+            log.warning("backlog note not written (%s); shares fall back to partitions", exc)
+        self._failing = True
+
+    async def follow(self) -> AsyncIterator[BacklogNote]:
+        async for record in read_topic(
+            self._kafka, self._topic, from_beginning=False, follow=True, poll_timeout_s=0.05
+        ):
+            if record.value is None:
+                continue
+            try:
+                yield decode(record.value)
+            except ValueError:
+                log.debug("%s: unreadable note ignored", self._topic)
