@@ -50,7 +50,8 @@ def test_a_small_backlog_still_gets_the_floor() -> None:
 def test_notes_round_trip_and_anything_else_is_refused() -> None:
     note = BacklogNote("g", "w-1", 42, 1.5)
     assert decode(encode(note)) == note
-    for raw in (b"not json", b"[]", b'{"group": "g"}', b'{"group":"g","member":"m","backlog":-1,"at":1}'):
+    negative = b'{"group":"g","member":"m","backlog":-1,"at":1}'
+    for raw in (b"not json", b"[]", b'{"group": "g"}', negative):
         with pytest.raises(ValueError):
             decode(raw)
 
@@ -124,9 +125,8 @@ def test_a_known_share_holds_as_told_and_moves_the_refill_at_once() -> None:
     told (``known``) is the share, and the bucket's refill follows it from now on."""
     clock = ManualClock()
     pacer = HeadroomPacer(clock)
-    pacer.observe_headers(
-        {"anthropic-ratelimit-requests-limit": "3000", "anthropic-ratelimit-requests-remaining": "0"}
-    )
+    limit, remaining = "anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining"
+    pacer.observe_headers({limit: "3000", remaining: "0"})
     bucket = pacer.bucket("requests")
     assert bucket is not None
     pacer.set_share(0.25, known=True)
