@@ -125,8 +125,8 @@ def test_a_known_share_holds_as_told_and_moves_the_refill_at_once() -> None:
     told (``known``) is the share, and the bucket's refill follows it from now on."""
     clock = ManualClock()
     pacer = HeadroomPacer(clock)
-    limit, remaining = "anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining"
-    pacer.observe_headers({limit: "3000", remaining: "0"})
+    prefix = "anthropic-ratelimit-requests-"
+    pacer.observe_headers({prefix + "limit": "3000", prefix + "remaining": "0"})
     bucket = pacer.bucket("requests")
     assert bucket is not None
     pacer.set_share(0.25, known=True)

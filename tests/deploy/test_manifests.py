@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from stream.config import load_settings
 from tests.deploy.manifests import (
     COMPOSE,
     ROOT,
@@ -158,3 +159,15 @@ def test_scaled_object_scales_the_worker_on_its_group_and_input_topic() -> None:
     assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
     assert spec["maxReplicaCount"] == kafka["topics"]["partitions"]
     assert int(meta["lagThreshold"]) > 0 and meta["allowIdleConsumers"] == "false"
+
+
+def test_the_worker_config_is_valid_settings_and_shares_the_account_by_backlog(
+    tmp_path: Path,
+) -> None:
+    """The ConfigMap's docstream.yaml loads as Settings (a misspelt field stops a
+    worker at start), and the replicas KEDA runs share one account by their backlogs."""
+    (configmap,) = by_kind(render_k8s(), "ConfigMap")
+    path = tmp_path / "docstream.yaml"
+    path.write_text(configmap["data"]["docstream.yaml"], encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.limits.backlog_board
