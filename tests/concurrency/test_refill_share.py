@@ -12,7 +12,7 @@ import math
 from datetime import UTC, datetime
 
 from stream.concurrency import HeadroomPacer, ManualClock
-from stream.concurrency.pacing_share import RefillShare
+from stream.concurrency.pacing_share import HeaderPoint, RefillShare
 
 EPOCH = 1_750_000_000.0
 TICK = 0.005
@@ -135,3 +135,20 @@ async def test_with_the_share_disabled_the_same_account_is_overspent() -> None:
     await _run(pacer, clock, server, 4.0, ours_every=0.01, others_per_s=30)
     sent = await _run(pacer, clock, server, 4.0, ours_every=0.01, others_per_s=30)
     assert pacer.share == 1.0 and sent > 4.0 * 20 * 1.25
+
+
+def test_a_lone_worker_whose_calls_are_admitted_late_keeps_the_whole_refill() -> None:
+    """A burst queued in the client: the reference call (sent at 0) reached the server
+    0.15 s late, so its ``remaining`` (10) already held 7.5 requests of refill that the
+    send times do not show. One second and 40 of our calls later the server says 12
+    where send times alone explain 20: 8 a second read as others' spend, which took a
+    lone worker's share to 0.83. Within the admission skew allowed, it stays 1."""
+    share = RefillShare()
+    ours = [i / 40 for i in range(1, 41)]  # our calls, the last one answered below
+
+    def sent_between(after: float, until: float) -> list[float]:
+        return [t for t in ours if after < t <= until]
+
+    share.observe(HeaderPoint(0.0, 10.0, 3000.0), sent_between, 50.0, 50.0)
+    share.observe(HeaderPoint(1.0, 12.0, 3000.0), sent_between, 50.0, 50.0)
+    assert share.share(50.0) == 1.0
