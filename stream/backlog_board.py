@@ -126,7 +126,7 @@ async def keep_share(
     channel: BacklogChannel,
     board: BacklogBoard,
     backlog: Callable[[], int],
-    tell: Callable[[float], None],
+    tell: Callable[[float | None], None],
     clock: Clock,
     *,
     every_s: float = 0.05,
@@ -134,11 +134,14 @@ async def keep_share(
 ) -> None:
     """Until cancelled: write this worker's backlog when it changes by a twentieth (or
     to or from zero) and at least every ``heartbeat_s``; read the others'; after each,
-    ``tell`` the share. Runs as a task the worker owns."""
+    ``tell`` the share, or None when the board knows none (nothing to do, or nobody
+    else has written). Runs as a task the worker owns."""
+    told: list[float | None] = [None]
 
     def update() -> None:
         share = board.share(backlog())
-        if share is not None:
+        if share != told[0]:
+            told[0] = share
             tell(share)
 
     async def read() -> None:

@@ -147,8 +147,8 @@ class Caller:
         self._calls_stopped = False
         self._stopping = asyncio.Event()
         self.controls: dict[str, ModelControls] = {}
-        self._share_hint = 1.0
-        self._share_known = False
+        self._partition_share = 1.0  # k of the group's P partitions
+        self._board_share: float | None = None  # of the group's backlog, when told
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
         self._observer = observer or NullCallObserver()
         self._prices = prices or {}
@@ -174,16 +174,31 @@ class Caller:
                     contended_s=0.0,
                 ),
             )
-            found.pacer.set_share(self._share_hint, known=self._share_known)
+            fraction, known = self._share()
+            found.pacer.set_share(fraction, known=known)
             self.controls[model] = found
         return found
 
-    def set_share_hint(self, fraction: float, *, known: bool = False) -> None:
+    def set_share_hint(self, fraction: float) -> None:
         """The part of the account this worker expects to spend before the headers show
-        the others (k of the group's P input partitions), or (``known``) its part of the
-        group's backlog, which holds as told. Every pacer starts from it."""
-        self._share_hint = fraction
-        self._share_known = known
+        the others: k of the group's P input partitions. Every pacer starts from it."""
+        self._partition_share = fraction
+        self._apply_share()
+
+    def set_board_share(self, fraction: float | None) -> None:
+        """This worker's part of the group's backlog (``stream.backlog_board``), which
+        holds as told; None (nothing to do) goes back to the partitions' hint, the best
+        guess at the next job's split."""
+        self._board_share = fraction
+        self._apply_share()
+
+    def _share(self) -> tuple[float, bool]:
+        if self._board_share is None:
+            return self._partition_share, False
+        return self._board_share, True
+
+    def _apply_share(self) -> None:
+        fraction, known = self._share()
         for controls in self.controls.values():
             controls.pacer.set_share(fraction, known=known)
 

@@ -211,11 +211,8 @@ async def _backlog_board(
     def backlog() -> int:
         return own_backlog(processor.lag(), processor.tracker.finished_above())
 
-    def tell(share: float) -> None:
-        caller.set_share_hint(share, known=True)
-
     async with asyncio.TaskGroup() as group:
-        task = group.create_task(keep_share(channel, board, backlog, tell, clock))
+        task = group.create_task(keep_share(channel, board, backlog, caller.set_board_share, clock))
         try:
             yield
         finally:

@@ -137,3 +137,40 @@ def test_a_known_share_holds_as_told_and_moves_the_refill_at_once() -> None:
     pacer.set_share(1.0, known=True)
     clock.advance(1.0)
     assert bucket.level == pytest.approx(before + 0.25 * 50.0 + 50.0)
+
+
+def test_after_an_idle_spell_a_worker_counts_only_its_part_of_a_full_bucket() -> None:
+    """Three workers idle between jobs: each one's bucket refills to its third of the
+    50 the server holds, not to all 50 (three full buckets' worth went out at the next
+    job's start, a 429 for each request over 50)."""
+    clock = ManualClock()
+    pacer = HeadroomPacer(clock, wall=lambda: 1_750_000_000.0 + clock.now())
+    prefix = "anthropic-ratelimit-requests-"
+    # empty, and full again within 2 s (whole seconds, rounded up): a bucket of 50
+    reset = "2025-06-15T15:06:42Z"  # 1_750_000_002 s
+    pacer.observe_headers(
+        {prefix + "limit": "3000", prefix + "remaining": "0", prefix + "reset": reset}
+    )
+    pacer.set_share(1 / 3, known=False)
+    clock.advance(5.0)
+    bucket = pacer.bucket("requests")
+    assert bucket is not None and bucket.level == pytest.approx(50 / 3)
+
+
+def test_a_worker_with_nothing_to_do_goes_back_to_its_partitions_share() -> None:
+    """The board's share holds while the worker has a backlog; when it has none, the
+    next job's split is unknown and the partition hint (k of P) is the guess again."""
+    from stream.calls import Caller
+    from stream.concurrency import CircuitBreaker
+    from stream.config import load_settings
+    from tests.fakes import ScriptedClaude
+
+    clock = ManualClock()
+    settings = load_settings(None, {})
+    caller = Caller(ScriptedClaude(), settings.limits, clock, breaker=CircuitBreaker(clock))
+    pacer = caller.controls_for("m").pacer
+    caller.set_share_hint(2 / 6)
+    caller.set_board_share(0.8)
+    assert pacer.share_hint == 0.8
+    caller.set_board_share(None)
+    assert pacer.share_hint == pytest.approx(2 / 6)

@@ -226,10 +226,10 @@ class HeadroomPacer:
             raise ValueError(f"share must be in (0, 1], got {fraction}")
         self._share.hint = fraction
         self._share.known = known
-        if known:
-            for bucket in self._buckets.values():
-                bucket.set_share(fraction)
-            self._notify()
+        share = self.share
+        for bucket in self._buckets.values():
+            bucket.set_share(share)
+        self._notify()
 
     def _read_share(self, lower: Mapping[str, str], reservation: Reservation | None) -> float:
         """Compare the requests header with the last one (``RefillShare``): the share of

@@ -61,6 +61,12 @@ class TokenBucket:
         return self._share
 
     @property
+    def _ours(self) -> float:
+        """Our part of a full bucket: three workers that each counted a full bucket as
+        theirs after an idle spell sent three buckets' worth at the next job's start."""
+        return self._ceiling * self._share
+
+    @property
     def level(self) -> float:
         self._catch_up()
         return self._level
@@ -74,7 +80,7 @@ class TokenBucket:
     def credit(self, amount: float) -> None:
         """Give ``amount`` back (a negative amount debits), never above capacity."""
         self._catch_up()
-        self._level = min(self._ceiling, self._level + amount)
+        self._level = min(self._ours, self._level + amount)
         self._since_sync -= amount
 
     def time_until(self, amount: float) -> float:
@@ -141,15 +147,15 @@ class TokenBucket:
             self._ceiling = min(self._capacity, max(estimate, self._seen))
         self._ceiling = max(self._ceiling, 1.0)
         self._share = float(share)
-        ours = share * has if has > 0 else has
-        refilled, at, taken = ours, since, 0.0
+        refilled = share * has if has > 0 else has
+        at, taken, full = since, 0.0, self._ours
         for sent_at, amount in spent:
             if sent_at > at:
-                refilled = min(refilled + (sent_at - at) * self._refill * share, self._ceiling)
+                refilled = min(refilled + (sent_at - at) * self._refill * share, full)
                 at = sent_at
             refilled -= amount
             taken += amount
-        refilled = min(refilled + max(now - at, 0.0) * self._refill * share, self._ceiling)
+        refilled = min(refilled + max(now - at, 0.0) * self._refill * share, full)
         self._level = min(refilled - (held - taken), self._capacity)
         self._updated = now
         self._full_at = full_at
@@ -163,6 +169,7 @@ class TokenBucket:
             raise ValueError("share must be in (0, 1]")
         self._catch_up()
         self._share = float(share)
+        self._level = min(self._level, self._ours)
 
     def witness(self, remaining: float) -> None:
         """A header not adopted (older than the last) still shows what the bucket held:
@@ -174,7 +181,7 @@ class TokenBucket:
         now = self._clock.now()
         if now > self._updated:
             gained = (now - self._updated) * self._refill * self._share
-            self._level = min(self._ceiling, self._level + gained)
+            self._level = min(self._ours, max(self._level, self._level + gained))
             self._updated = now
         if self._full_at is not None and now >= self._full_at:
             # others fill the same bucket with their calls: only our share is promised
