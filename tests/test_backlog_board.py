@@ -174,3 +174,27 @@ def test_a_worker_with_nothing_to_do_goes_back_to_its_partitions_share() -> None
     assert pacer.share_hint == 0.8
     caller.set_board_share(None)
     assert pacer.share_hint == pytest.approx(2 / 6)
+
+
+async def test_a_small_share_of_a_small_bucket_still_lets_calls_go() -> None:
+    """600 RPM held per second (10 requests) and a share of 0.15: our part of the
+    bucket (1.5) is below a request and its margin. Calls still go, at our part of the
+    refill (a call every ~0.7 s), instead of waiting for a level our part never reaches
+    (three workers of a ``tight`` job stopped for good)."""
+    clock = ManualClock()
+    pacer = HeadroomPacer(clock, wall=lambda: 1_750_000_000.0 + clock.now())
+    prefix = "anthropic-ratelimit-requests-"
+    reset = "2025-06-15T15:06:42Z"  # full again within 2 s: a bucket of 10
+    pacer.observe_headers(
+        {prefix + "limit": "600", prefix + "remaining": "0", prefix + "reset": reset}
+    )
+    pacer.set_share(0.15, known=True)
+    took = []
+    for _ in range(3):
+        task = asyncio.create_task(pacer.reserve(10, 10))
+        while not task.done():
+            await clock.run_for(0.05)
+            assert clock.now() < 10.0, "the reservation never went"
+        pacer.mark_sent(task.result())
+        took.append(clock.now())
+    assert took[-1] < 4.0

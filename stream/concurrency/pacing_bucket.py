@@ -84,9 +84,13 @@ class TokenBucket:
         self._since_sync -= amount
 
     def time_until(self, amount: float) -> float:
-        """Seconds until the level reaches ``min(amount, capacity)`` (0 if it has)."""
+        """Seconds until the level reaches ``min(amount, our part of a full bucket)``
+        (0 if it has)."""
         self._catch_up()
-        need = min(amount, self._ceiling)
+        # An amount above our part of the bucket waits for our part to be full (and then
+        # goes into debt): a tenth of a 10-request bucket never reached a request and
+        # its margin, and three workers stopped for good.
+        need = min(amount, self._ours)
         if self._level >= need - _TOLERANCE * max(1.0, abs(need)):
             return 0.0
         wait = (need - self._level) / (self._refill * self._share)
@@ -181,7 +185,7 @@ class TokenBucket:
         now = self._clock.now()
         if now > self._updated:
             gained = (now - self._updated) * self._refill * self._share
-            self._level = min(self._ours, max(self._level, self._level + gained))
+            self._level = min(self._ours, self._level + gained)
             self._updated = now
         if self._full_at is not None and now >= self._full_at:
             # others fill the same bucket with their calls: only our share is promised
