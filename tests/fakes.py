@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
-from stream.claude.instant import InstantClaudeClient
-from stream.claude.types import CallRequest
+from collections.abc import Mapping
 
-__all__ = ["ScriptedClaude"]
+from stream.claude.instant import InstantClaudeClient
+from stream.claude.types import CallRequest, CallResult
+from stream.errors import Outcome
+from stream.models import Usage
+
+__all__ = ["ScriptedClaude", "answered", "refused"]
+
+
+def answered(model: str, headers: Mapping[str, str], latency_s: float) -> CallResult:
+    """A fake server's success: 10 tokens in, 12 out, with its rate-limit headers."""
+    return CallResult(
+        outcome=Outcome.SUCCESS,
+        text="ok",
+        finish_reason="end_turn",
+        usage=Usage(input_tokens=10, output_tokens=12),
+        model=model,
+        http_status=200,
+        headers=dict(headers),
+        latency_s=latency_s,
+    )
+
+
+def refused(model: str, headers: Mapping[str, str], status: int = 429) -> CallResult:
+    """A fake server's 429 (retry-after 1 s) or 529, with its rate-limit headers."""
+    outcome, kind = (
+        (Outcome.RATE_LIMITED, "rate_limit_error")
+        if status == 429
+        else (Outcome.OVERLOADED, "overloaded_error")
+    )
+    return CallResult(
+        outcome=outcome,
+        http_status=status,
+        error_class=kind,
+        error_text=kind,
+        retry_after_s=1.0 if status == 429 else None,
+        headers=dict(headers),
+        model=model,
+    )
 
 
 def _answer(request: CallRequest) -> str:

@@ -10,8 +10,7 @@ from stream.calls import Caller
 from stream.claude.types import CallRequest, CallResult
 from stream.concurrency import CircuitBreaker, ManualClock
 from stream.config import load_settings
-from stream.errors import Outcome
-from stream.models import Usage
+from tests.fakes import answered, refused
 
 
 class FakeServer:
@@ -56,9 +55,9 @@ class FakeServer:
     async def call(self, request: CallRequest) -> CallResult:
         self._refill()
         if self.inflight >= self.cap:
-            return self._refuse(request, 529, Outcome.OVERLOADED, "overloaded_error")
+            return self._refuse(request, 529)
         if self.rpm is not None and self.level < 1:
-            return self._refuse(request, 429, Outcome.RATE_LIMITED, "rate_limit_error")
+            return self._refuse(request, 429)
         self.level -= 1 if self.rpm is not None else 0
         headers = self._headers()
         self.inflight += 1
@@ -68,28 +67,11 @@ class FakeServer:
             await self.clock.sleep(self.latency_s)
         finally:
             self.inflight -= 1
-        return CallResult(
-            outcome=Outcome.SUCCESS,
-            text="ok",
-            finish_reason="end_turn",
-            usage=Usage(input_tokens=10, output_tokens=12),
-            model=request.model,
-            http_status=200,
-            headers=headers,
-            latency_s=self.latency_s,
-        )
+        return answered(request.model, headers, self.latency_s)
 
-    def _refuse(self, request: CallRequest, status: int, outcome: Outcome, kind: str) -> CallResult:
+    def _refuse(self, request: CallRequest, status: int) -> CallResult:
         self.refused[status] += 1
-        return CallResult(
-            outcome=outcome,
-            http_status=status,
-            error_class=kind,
-            error_text=kind,
-            retry_after_s=1.0 if status == 429 else None,
-            headers=self._headers(),
-            model=request.model,
-        )
+        return refused(request.model, self._headers(), status)
 
     async def count_tokens(self, request: CallRequest) -> int:
         return 10

@@ -12,7 +12,7 @@ from stream.claude.types import CallRequest, CallResult
 from stream.concurrency import CircuitBreaker, ManualClock
 from stream.config import load_settings
 from stream.errors import Outcome
-from stream.models import Usage
+from tests.fakes import answered, refused
 
 
 class OneRefusal:
@@ -33,25 +33,8 @@ class OneRefusal:
     async def call(self, request: CallRequest) -> CallResult:
         self.arrivals.append((self.clock.now(), request.document_id))
         if len(self.arrivals) == 1:
-            return CallResult(
-                outcome=Outcome.RATE_LIMITED,
-                http_status=429,
-                error_class="rate_limit_error",
-                error_text="rate_limit_error",
-                retry_after_s=1.0,
-                headers=self._headers(self.remaining_then),
-                model=request.model,
-            )
-        return CallResult(
-            outcome=Outcome.SUCCESS,
-            text="ok",
-            finish_reason="end_turn",
-            usage=Usage(input_tokens=10, output_tokens=12),
-            model=request.model,
-            http_status=200,
-            headers=self._headers(40),
-            latency_s=0.0,
-        )
+            return refused(request.model, self._headers(self.remaining_then))
+        return answered(request.model, self._headers(40), 0.0)
 
     async def count_tokens(self, request: CallRequest) -> int:
         return 10

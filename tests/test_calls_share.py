@@ -15,8 +15,7 @@ from stream.calls import Caller
 from stream.claude.types import CallRequest, CallResult
 from stream.concurrency import CircuitBreaker, ManualClock
 from stream.config import load_settings
-from stream.errors import Outcome
-from stream.models import Usage
+from tests.fakes import answered, refused
 
 
 class SharedBucket:
@@ -42,29 +41,12 @@ class SharedBucket:
         self.updated = now
         if self.level < 1.0:
             self.refused.append(now)
-            return CallResult(
-                outcome=Outcome.RATE_LIMITED,
-                http_status=429,
-                error_class="rate_limit_error",
-                error_text="rate_limit_error",
-                retry_after_s=1.0,
-                headers=self._headers(),
-                model=request.model,
-            )
+            return refused(request.model, self._headers())
         self.level -= 1.0
         self.admitted.append(now)
         headers = self._headers()
         await self.clock.sleep(1.0 + self.rng.uniform(0.0, 0.02))
-        return CallResult(
-            outcome=Outcome.SUCCESS,
-            text="ok",
-            finish_reason="end_turn",
-            usage=Usage(input_tokens=10, output_tokens=12),
-            model=request.model,
-            http_status=200,
-            headers=headers,
-            latency_s=1.0,
-        )
+        return answered(request.model, headers, 1.0)
 
     async def count_tokens(self, request: CallRequest) -> int:
         return 10

@@ -15,9 +15,9 @@ from aiokafka.errors import KafkaError
 
 from stream.backlog_board import BacklogNote, decode, encode
 from stream.config import KafkaSettings
-from stream.kafka.admin import ensure_compacted_topic
 from stream.kafka.producer import Delivered, KafkaSink
 from stream.kafka.reader import read_topic
+from stream.kafka.side_topic import SideTopic, open_side_topic, side_topic_name
 from stream.ports import SendFailed
 
 __all__ = ["KafkaBacklogChannel", "backlog_topic", "open_backlog_channel"]
@@ -26,22 +26,19 @@ log = logging.getLogger(__name__)
 
 
 def backlog_topic(kafka: KafkaSettings) -> str:
-    return f"{kafka.topics.input}.backlog"
+    return side_topic_name(kafka, "backlog")
 
 
 async def open_backlog_channel(kafka: KafkaSettings, sink: KafkaSink) -> KafkaBacklogChannel:
     """Create the compacted topic if needed; notes are written through ``sink``."""
-    topic = backlog_topic(kafka)
-    await ensure_compacted_topic(kafka, topic)
-    await sink.warm_up(topic)
-    return KafkaBacklogChannel(kafka, sink, topic)
+    return KafkaBacklogChannel(await open_side_topic(kafka, sink, "backlog"))
 
 
 class KafkaBacklogChannel:
-    def __init__(self, kafka: KafkaSettings, sink: KafkaSink, topic: str) -> None:
-        self._kafka = kafka
-        self._sink = sink
-        self._topic = topic
+    def __init__(self, topic: SideTopic) -> None:
+        self._kafka = topic.kafka
+        self._sink = topic.sink
+        self._topic = topic.name
         self._failing = False
 
     async def publish(self, note: BacklogNote) -> None:

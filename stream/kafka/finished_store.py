@@ -16,9 +16,9 @@ from aiokafka.errors import KafkaError
 
 from stream.config import KafkaSettings
 from stream.finished import FinishedAbove, decode, encode
-from stream.kafka.admin import ensure_compacted_topic
 from stream.kafka.producer import KafkaSink
 from stream.kafka.reader import read_topic
+from stream.kafka.side_topic import SideTopic, open_side_topic, side_topic_name
 from stream.ports import TP, SendFailed
 
 __all__ = ["KafkaFinishedLedger", "finished_topic", "open_finished_ledger"]
@@ -27,22 +27,19 @@ log = logging.getLogger(__name__)
 
 
 def finished_topic(kafka: KafkaSettings) -> str:
-    return f"{kafka.topics.input}.finished"
+    return side_topic_name(kafka, "finished")
 
 
 async def open_finished_ledger(kafka: KafkaSettings, sink: KafkaSink) -> KafkaFinishedLedger:
     """Create the compacted topic if needed; the ledger writes through ``sink``."""
-    topic = finished_topic(kafka)
-    await ensure_compacted_topic(kafka, topic)
-    await sink.warm_up(topic)
-    return KafkaFinishedLedger(kafka, sink, topic)
+    return KafkaFinishedLedger(await open_side_topic(kafka, sink, "finished"))
 
 
 class KafkaFinishedLedger:
-    def __init__(self, kafka: KafkaSettings, sink: KafkaSink, topic: str) -> None:
-        self._kafka = kafka
-        self._sink = sink
-        self._topic = topic
+    def __init__(self, topic: SideTopic) -> None:
+        self._kafka = topic.kafka
+        self._sink = topic.sink
+        self._topic = topic.name
 
     def _key(self, tp: TP) -> bytes:
         return f"{self._kafka.group_id}/{tp[0]}/{tp[1]}".encode()
