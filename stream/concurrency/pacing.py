@@ -18,7 +18,8 @@ as well, that allowance doubles every ``blind_doubling_s`` seconds (up to
 answers slowly (a success takes a round trip) while a full one answers at once (a 429
 or 529 is refused before any work), so the first refusal stops the ramp within a few
 calls of the server's budget or concurrency cap, long before the first success would
-have told it (design.md section 6: find the cap in about one round trip).
+have told it (design.md section 6: find the cap in about one round trip). The ramp's
+arithmetic is ``pacing_ramp.BlindRamp``.
 
 A bucket's ``reset`` header also bounds how much it can hold: the API may enforce a
 per-minute limit over a shorter interval (a 3000 RPM bucket that holds 50 requests), and
@@ -39,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from stream.concurrency.clock import Clock, sleep_or_event
 from stream.concurrency.pacing_bucket import TokenBucket
 from stream.concurrency.pacing_headers import bucket_header, parse_rfc3339
+from stream.concurrency.pacing_ramp import BlindRamp
 from stream.concurrency.pacing_reservation import Reservation
 from stream.concurrency.pacing_share import HeaderPoint, RefillShare
 from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
@@ -91,10 +93,6 @@ class HeadroomPacer:
     ) -> None:
         if request_margin < 0 or not 0 <= token_margin < 1 or refill_window_s <= 0:
             raise ValueError("margins must be >= 0 (token_margin < 1), refill_window_s > 0")
-        if blind_reservations is not None and blind_reservations < 1:
-            raise ValueError("blind_reservations must be >= 1 (or None)")
-        if blind_doubling_s is not None and blind_doubling_s <= 0:
-            raise ValueError("blind_doubling_s must be > 0 (or None)")
         self._clock = clock
         self._wall = wall
         self._request_margin = request_margin
@@ -105,12 +103,9 @@ class HeadroomPacer:
         self._seq = itertools.count(1)
         self._turn = PriorityTurn()
         self._changed = asyncio.Event()
-        self._blind = blind_reservations
-        self._doubling = blind_doubling_s
-        self._blind_max = blind_max
+        self._ramp = BlindRamp(clock, blind_reservations, blind_doubling_s, blind_max)
         self._contended_until = -math.inf  # see ``refused``
         self._contended_s = contended_s
-        self._ramp_started: float | None = None  # the first reserve
         self._sent: deque[tuple[float, Reservation]] = deque()  # (sent at, reservation)
         self._forget_at = _FORGET_MIN
         self._share = refill_share or RefillShare()
@@ -118,7 +113,6 @@ class HeadroomPacer:
         self._send_skew_s = send_skew_s
         self._spread_s = spread_s
 
-        self._informed = False  # a call has reached the server and come back
         self._synced_as_of = -math.inf  # send time of the call whose headers were adopted last
         self._next_release = -math.inf  # see ``_spread``
         self._blocked_on: str | None = None
@@ -142,7 +136,7 @@ class HeadroomPacer:
     @property
     def ramping(self) -> bool:
         """Before the first answer, while the blind allowance holds calls back."""
-        return self._blind is not None and not self._informed
+        return self._ramp.active
 
     def room(self, input_tokens: int, output_tokens: int) -> int | None:
         """How many more calls of this size every known bucket allows now (margins kept);
@@ -164,7 +158,7 @@ class HeadroomPacer:
     ) -> None:
         """Sync every bucket the headers describe (names are matched case-insensitively).
         ``refused``: the call was answered 429 or 529 (at once, without the latency)."""
-        self._informed = True
+        self._ramp.informed = True
         lower = {name.lower(): value for name, value in headers.items()}
         as_of = None if reservation is None else reservation.sent_at
         share = self._read_share(lower, reservation)
@@ -289,7 +283,7 @@ class HeadroomPacer:
         """Reserved blind, not yet sent, and the first answer has come: reserve again
         against what it said. (Three workers' blind calls queued behind their first 429
         went out anyway: a 429 each, a fifth of the ramp.)"""
-        return reservation._blind and reservation.sent_at is None and self._informed
+        return reservation._blind and reservation.sent_at is None and self._ramp.informed
 
     def mark_sent(self, reservation: Reservation) -> None:
         """The call of ``reservation`` goes out now (its headers will describe the
@@ -344,16 +338,15 @@ class HeadroomPacer:
         if input_tokens < 0 or output_tokens < 0:
             raise ValueError("token estimates must be >= 0")
         amounts = {"requests": 1.0, "input-tokens": input_tokens, "output-tokens": output_tokens}
-        if self._ramp_started is None:
-            self._ramp_started = self._clock.now()
+        self._ramp.begin()
         async with self._turn(priority):
             try:
                 while True:
                     changed = self._changed
-                    if self._flying_blind():
+                    if self._ramp.holds(len(self._outstanding), self._share.hint):
                         self._blocked_on = "first answer"
                         # the first answer, a blind call settled, or the allowance grew
-                        grows = self._until_allowance_grows()
+                        grows = self._ramp.until_grows(self._share.hint)
                         if math.isinf(grows):
                             await changed.wait()
                         else:
@@ -387,7 +380,7 @@ class HeadroomPacer:
         estimate, which the next header corrects), so a refund here could count twice.
         """
         self._settle(reservation)
-        self._informed = True
+        self._ramp.informed = True
         if reservation._synced:
             self._notify()
             return
@@ -410,37 +403,6 @@ class HeadroomPacer:
             raise RuntimeError(f"{reservation!r} already reconciled or released")
         reservation._settled = True
         self._outstanding.pop(reservation.seq, None)
-
-    def _flying_blind(self) -> bool:
-        """Before any answer, only ``blind_reservations`` calls may be outstanding: the
-        rest wait for the first response to tell the budget (or that there is none).
-        Without this cap a worker's whole buffer reserved unpaced at start and then went
-        out at the limiter's pace, whatever the headers said meanwhile."""
-        return self.ramping and len(self._outstanding) >= self._blind_allowance()
-
-    def _blind_allowance(self) -> int:
-        """``blind_reservations``, doubled every ``blind_doubling_s`` since the first
-        reserve (up to ``blind_max``) while no answer has come back; of that, only our
-        share (the hint) when the account is shared, so that a group ramps as one."""
-        start = self._blind_start()
-        if self._doubling is None or self._ramp_started is None:
-            return max(int(start + 1e-9), 1)
-        doublings = (self._clock.now() - self._ramp_started) / self._doubling
-        grown = start * 2.0 ** min(doublings, 60.0)
-        ceiling = self._blind_max if self._blind_max is not None else math.inf
-        return max(int(min(grown, ceiling) + 1e-9), 1)
-
-    def _blind_start(self) -> float:
-        return (self._blind or 1) * self._share.hint
-
-    def _until_allowance_grows(self) -> float:
-        """Seconds until the blind allowance admits one more call (inf: never grows)."""
-        allowance = self._blind_allowance()
-        ceiling = self._blind_max if self._blind_max is not None else math.inf
-        if self._doubling is None or self._ramp_started is None or allowance >= ceiling:
-            return math.inf
-        at = self._ramp_started + self._doubling * math.log2((allowance + 1) / self._blind_start())
-        return max(at - self._clock.now(), 1e-6)
 
     def _spread(self) -> None:
         """While the account is shared (a share below 1), calls go out at most at
