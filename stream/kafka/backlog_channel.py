@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaError
 
 from stream.backlog_board import BacklogNote, decode, encode
 from stream.config import KafkaSettings
+from stream.errors import DocstreamError
 from stream.kafka.producer import Delivered, KafkaSink
 from stream.kafka.reader import read_topic
 from stream.kafka.side_topic import SideTopic, open_side_topic, side_topic_name
@@ -23,6 +24,8 @@ from stream.ports import SendFailed
 __all__ = ["KafkaBacklogChannel", "backlog_topic", "open_backlog_channel"]
 
 log = logging.getLogger(__name__)
+
+_RETRY_S = 1.0  # between a broker error and the next try to read the notes
 
 
 def backlog_topic(kafka: KafkaSettings) -> str:
@@ -67,12 +70,24 @@ class KafkaBacklogChannel:
         self._failing = True
 
     async def follow(self) -> AsyncIterator[BacklogNote]:
-        async for record in read_topic(
-            self._kafka, self._topic, from_beginning=False, follow=True, poll_timeout_s=0.05
-        ):
-            if record.value is None:
-                continue
+        """The notes as they come, for ever: a broker error ends nothing (the board is
+        an optimisation, never a reason for the worker to stop); the reader starts
+        again after ``_RETRY_S``, and the error is logged once until notes flow again."""
+        reported = False
+        while True:
             try:
-                yield decode(record.value)
-            except ValueError:
-                log.debug("%s: unreadable note ignored", self._topic)
+                async for record in read_topic(
+                    self._kafka, self._topic, from_beginning=False, follow=True, poll_timeout_s=0.05
+                ):
+                    reported = False
+                    if record.value is None:
+                        continue
+                    try:
+                        yield decode(record.value)
+                    except ValueError:
+                        log.debug("%s: unreadable note ignored", self._topic)
+            except (KafkaError, DocstreamError) as exc:
+                if not reported:
+                    log.warning("backlog notes not read (%s); shares fall back to partitions", exc)
+                reported = True
+            await asyncio.sleep(_RETRY_S)
