@@ -107,19 +107,15 @@ class BacklogBoard:
         if current is None or note.at >= current.at:
             self._notes[note.member] = note
 
-    def others(self) -> int:
-        """The backlog of the other live members."""
-        horizon = self.wall() - self._ttl
-        return sum(n.backlog for n in self._notes.values() if n.at >= horizon)
-
     def share(self, own: int) -> float | None:
         """``own`` / the group's backlog (at least ``floor``); None when this worker has
         nothing to do or no other live member has written (then the board knows
         nothing the partition count does not)."""
         horizon = self.wall() - self._ttl
-        if own <= 0 or not any(n.at >= horizon for n in self._notes.values()):
+        live = [n.backlog for n in self._notes.values() if n.at >= horizon]
+        if own <= 0 or not live:
             return None
-        return max(own / (own + self.others()), self._floor)
+        return max(own / (own + sum(live)), self._floor)
 
 
 async def keep_share(
@@ -136,12 +132,13 @@ async def keep_share(
     to or from zero) and at least every ``heartbeat_s``; read the others'; after each,
     ``tell`` the share, or None when the board knows none (nothing to do, or nobody
     else has written). Runs as a task the worker owns."""
-    told: list[float | None] = [None]
+    told: float | None = None
 
     def update() -> None:
+        nonlocal told
         share = board.share(backlog())
-        if share != told[0]:
-            told[0] = share
+        if share != told:
+            told = share
             tell(share)
 
     async def read() -> None:

@@ -52,6 +52,7 @@ from stream.concurrency import (
     SpendHold,
     backoff_delay,
     build_limit,
+    retry_after_delay,
     short_bucket,
     sleep_or_event,
 )
@@ -79,7 +80,6 @@ _HELD = (Disposition.PAUSE, Disposition.STOP)
 
 # A 429 without retry-after still has to wait for something.
 _DEFAULT_RETRY_AFTER_S = 1.0
-_RETRY_AFTER_JITTER = 0.1  # as the gate's: calls refused together do not return together
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,8 +452,7 @@ class Caller:
             # A bucket the pacer mirrors explained it: the pacer, synced to this 429's
             # headers, meters the other calls; this one waits out its retry-after.
             own = result.retry_after_s or _DEFAULT_RETRY_AFTER_S
-            delay = own * (1.0 + self._rng.uniform(0.0, _RETRY_AFTER_JITTER))
-            await sleep_or_event(self._clock, delay, self._stopping)
+            await sleep_or_event(self._clock, retry_after_delay(own, self._rng), self._stopping)
             return
         delay = backoff_delay(
             max(counted - 1, 0),

@@ -265,11 +265,13 @@ def _cpu_phases(
     that sent no summary is left without one.)"""
     ready = "ready" if index == 0 else f"ready-{index}"
     phases = probe.phases(ready, f"start-{index}", f"end-{index}")
+    if not last:
+        return phases
     at_end = probe.marks.get(f"end-{index}", {})
     for number, total in enumerate(worker_totals):
         name = f"worker-{number}"
         for row in phases:
-            if last and row.name == name and name in at_end:
+            if row.name == name and name in at_end:
                 row.after_s = max(0.0, total - at_end[name])
     return phases
 

@@ -20,7 +20,7 @@ from stream.concurrency.algorithms import (
     LimitBounds,
     build_limit,
 )
-from stream.concurrency.backoff import backoff_delay
+from stream.concurrency.backoff import backoff_delay, retry_after_delay
 from stream.concurrency.breaker import BreakerState, CircuitBreaker, TransitionListener
 from stream.concurrency.clock import (
     Clock,
@@ -78,6 +78,7 @@ __all__ = [
     "backoff_delay",
     "build_limit",
     "clock_timeout",
+    "retry_after_delay",
     "short_bucket",
     "sleep_or_event",
 ]

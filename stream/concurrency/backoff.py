@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 
-__all__ = ["backoff_delay"]
+__all__ = ["backoff_delay", "retry_after_delay"]
 
 _MAX_EXPONENT = 1000  # 2**1000 * base overflows no float; any cap is reached long before
 
@@ -38,6 +38,11 @@ def backoff_delay(
     ceiling = min(cap, math.ldexp(base, min(attempt, _MAX_EXPONENT)))
     delay = rng.uniform(0.0, ceiling)
     if retry_after is not None and retry_after > 0:
-        floor = retry_after + rng.uniform(0.0, retry_after_jitter * retry_after)
-        delay = max(delay, floor)
+        delay = max(delay, retry_after_delay(retry_after, rng, retry_after_jitter))
     return delay
+
+
+def retry_after_delay(retry_after: float, rng: random.Random, jitter: float = 0.1) -> float:
+    """The server's ``retry-after`` plus up to ``jitter`` of it, so that calls refused
+    together do not come back together."""
+    return retry_after + rng.uniform(0.0, jitter * retry_after)

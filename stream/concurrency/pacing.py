@@ -208,10 +208,6 @@ class HeadroomPacer:
         """The share counted as ours before the headers show the others (1 alone)."""
         return self._share.hint
 
-    @share_hint.setter
-    def share_hint(self, fraction: float) -> None:
-        self.set_share(fraction, known=False)
-
     def set_share(self, fraction: float, *, known: bool) -> None:
         """Our part of the account: a hint the headers may correct, or (``known``) one
         that counts every spender of the group (their backlogs): then it holds as told,

@@ -143,7 +143,7 @@ async def test_a_shared_account_is_spent_in_a_spread_not_in_one_burst() -> None:
     workers each bursting their part at once collided when the answers came back."""
     clock = ManualClock()
     pacer = HeadroomPacer(clock, request_margin=0.0, send_skew_s=0.0)
-    pacer.share_hint = 1 / 3
+    pacer.set_share(1 / 3, known=False)
     pacer.observe_headers(
         {
             "anthropic-ratelimit-requests-limit": "3000",
