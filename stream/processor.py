@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from stream.commits import BROKER_DEADLINE_S, Committer
@@ -55,6 +54,7 @@ from stream.ports import (
     ResultSink,
 )
 from stream.shutdown import ends_within_bound, until_first
+from stream.worker_stats import StopPolicy, WorkerStats
 
 __all__ = [
     "EXIT_FATAL",
@@ -82,27 +82,6 @@ _BACKPRESSURE_POLL_TIMEOUT_S = 0.01
 # How often the idle stop is checked while a poll is held (a group join can hold it).
 _IDLE_CHECK_S = 0.5
 _MAX_FETCH = 500
-
-
-@dataclass(frozen=True, slots=True)
-class StopPolicy:
-    max_documents: int | None = None  # stop fetching after N records, finish them, exit 0
-    until_idle_s: float | None = None  # exit 0 after this long with nothing to do
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    started: float
-    dispatched: int = 0
-    results: int = 0
-    dead_lettered: Counter[str] = field(default_factory=Counter)  # by outcome/error class
-    attempts: int = 0
-    commits: int = 0
-    skipped: int = 0  # finished before a restart (processing.skip_finished)
-
-    @property
-    def processed(self) -> int:
-        return self.results + sum(self.dead_lettered.values())
 
 
 class Processor:
@@ -287,8 +266,11 @@ class Processor:
                 max(1, min(_MAX_FETCH, room, self._remaining())),
                 _BACKPRESSURE_POLL_TIMEOUT_S if backpressure else _POLL_TIMEOUT_S,
             )
-            for record in records[: self._remaining()]:
-                self._intake.admit(record)
+            await self._intake.admit_poll(
+                records[: self._remaining()],
+                owned=self._source.assignment,
+                stopped=self._stopping.is_set,
+            )
             if records:
                 self._last_activity = self._clock.now()
 
