@@ -1,10 +1,11 @@
 """``AnthropicClaudeClient``: the one ``ClaudeClient`` that speaks HTTP to a Messages API.
 
-One ``AsyncAnthropic`` per worker, shared by every in-flight call, with ``max_retries=0``
-(every attempt is a sample for the limiter; our scheduler owns retries and backoff) and an
-``httpx2`` connection pool as large as the worker's maximum concurrency, so a permit from
-the limiter never waits again for a socket. Calls go through ``with_raw_response`` so the
-rate-limit headers, the request id and the status reach the limiter and the DLQ.
+``AsyncAnthropic`` clients with ``max_retries=0`` (every attempt is a sample for the
+limiter; our scheduler owns retries and backoff) over as many ``httpx2`` connections as
+the worker's maximum concurrency, so a permit from the limiter never waits again for a
+socket; every in-flight call shares them, in shards (``stream.claude.pool``). Calls go
+through ``with_raw_response`` so the rate-limit headers, the request id and the status
+reach the limiter and the DLQ.
 
 Streaming mode (``CallRequest.stream``) measures the time to the first text token and
 catches an ``error`` event that arrives inside a 200 response (for example an
@@ -45,6 +46,7 @@ from stream.claude.classify import (
     output_too_large,
 )
 from stream.claude.lifecycle import SDK_DEPRECATION_MESSAGE, end_of_life
+from stream.claude.pool import SdkPool
 from stream.claude.types import CallFailed, CallRequest, CallResult
 from stream.errors import Outcome
 from stream.models.result import CacheCreation, Usage
@@ -90,23 +92,9 @@ class AnthropicClaudeClient:
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1 (got {pool_size})")
         timeout = httpx2.Timeout(timeout_s, connect=connect_timeout_s)
-        self._http = httpx2.AsyncClient(
-            limits=httpx2.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
-            timeout=timeout,
-        )
-        # docstream's own `chat <model>` span (stream.telemetry) already carries the GenAI
-        # attributes per attempt; the SDK's spans would duplicate it, and an explicit
-        # False also keeps ANTHROPIC_OPEN_TELEMETRY_* from switching content capture on.
-        self._sdk = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout,
-            http_client=self._http,
-            open_telemetry=False,
+        self._pool = SdkPool(
+            api_key=api_key, base_url=base_url, pool_size=pool_size, timeout=timeout
         )
         self._max_output_bytes = max_output_bytes
         self._clock = clock
@@ -119,10 +107,11 @@ class AnthropicClaudeClient:
         started = self._clock()
         answer = _Answer(model=request.model)
         try:
-            if request.stream:
-                await self._stream(request, answer, started)
-            else:
-                await self._once(request, answer)
+            async with self._pool.lease() as sdk:
+                if request.stream:
+                    await self._stream(sdk, request, answer, started)
+                else:
+                    await self._once(sdk, request, answer)
         except Exception as exc:
             verdict = classify_exception(exc, forbidden_text=request.user)
             if verdict is None:
@@ -134,11 +123,12 @@ class AnthropicClaudeClient:
         """The API's input-token count for this request (``/v1/messages/count_tokens``)."""
         started = self._clock()
         try:
-            counted = await self._sdk.messages.count_tokens(
-                model=request.model,
-                system=request.system or anthropic.omit,
-                messages=[{"role": "user", "content": request.user}],
-            )
+            async with self._pool.lease() as sdk:
+                counted = await sdk.messages.count_tokens(
+                    model=request.model,
+                    system=request.system or anthropic.omit,
+                    messages=[{"role": "user", "content": request.user}],
+                )
         except Exception as exc:
             verdict = classify_exception(exc, forbidden_text=request.user)
             if verdict is None:
@@ -148,9 +138,8 @@ class AnthropicClaudeClient:
         return int(counted.input_tokens)
 
     async def aclose(self) -> None:
-        """Close the SDK client and its connection pool; the client is unusable after."""
-        await self._sdk.close()
-        await self._http.aclose()
+        """Close the SDK clients and their connections; the client is unusable after."""
+        await self._pool.aclose()
 
     # -- one attempt ----------------------------------------------------------------
 
@@ -171,8 +160,10 @@ class AnthropicClaudeClient:
         self._note_deprecated(request.model)
         return params
 
-    async def _once(self, request: CallRequest, answer: _Answer) -> None:
-        raw = await self._sdk.messages.with_raw_response.create(**self._params(request))
+    async def _once(
+        self, sdk: anthropic.AsyncAnthropic, request: CallRequest, answer: _Answer
+    ) -> None:
+        raw = await sdk.messages.with_raw_response.create(**self._params(request))
         _note_response(answer, raw.http_response)
         try:
             message = await raw.parse()
@@ -188,10 +179,10 @@ class AnthropicClaudeClient:
             if getattr(block, "type", None) == "text":
                 answer.add_text(str(block.text), self._max_output_bytes)
 
-    async def _stream(self, request: CallRequest, answer: _Answer, started: float) -> None:
-        raw = await self._sdk.messages.with_raw_response.create(
-            **self._params(request), stream=True
-        )
+    async def _stream(
+        self, sdk: anthropic.AsyncAnthropic, request: CallRequest, answer: _Answer, started: float
+    ) -> None:
+        raw = await sdk.messages.with_raw_response.create(**self._params(request), stream=True)
         _note_response(answer, raw.http_response)
         events = await raw.parse()
         try:
