@@ -49,6 +49,13 @@ class _RecordingLimit:
         self.samples.append(("overloaded" if overloaded else "dropped") if dropped else "success")
         return 4
 
+    def raise_to(self, n: int) -> int:
+        del n
+        return 4
+
+    def on_idle(self) -> int:
+        return 4
+
 
 class _RecordingBreaker(CircuitBreaker):
     def __init__(self, clock: ManualClock) -> None:

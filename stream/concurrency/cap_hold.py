@@ -20,6 +20,11 @@ the capacity unused. So:
   worker took the slot, or the API is overloaded) cuts by the ratio, as AIMD does: a
   real overload still backs the limit off by a tenth per window of calls, and the
   workers that hold the most give back the most.
+- **Idle.** A worker with nothing in flight goes back to the level it last learned from
+  a 529 while holding (the first 529, a refused probe, a ratio cut; not the 529 that
+  ends a search): room found while other workers drained was theirs, and a worker that
+  kept it started the next job above its part (three workers sent 92 in the second
+  second of a warm job against a cap of 64).
 - A cut to the calls in flight never goes below ``floor(L * ratio)`` (a lone call
   refused while few were in flight says nothing about a cap), except on the first 529
   ever, where ``AIMDLimit``'s ramp rule applies (the ratio of the initial limit).
@@ -48,6 +53,7 @@ class CapHold:
     probe_rounds: int
     held: int | None = None  # None: not holding (no 529 yet, or searching after ROOM)
     full_since: int = 0  # answers at full use since the last cut or probe
+    learned: int | None = None  # the level the last 529 while holding set (see Idle)
 
     def __post_init__(self) -> None:
         if self.probe_rounds < 1:

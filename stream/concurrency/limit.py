@@ -81,6 +81,10 @@ class Limit(Protocol):
         bounds; a fixed limit stays); returns the limit."""
         ...
 
+    def on_idle(self) -> int:
+        """Nothing is in flight or waiting; returns the (possibly new) limit."""
+        ...
+
 
 class FixedLimit:
     """A limit that never changes, for comparisons and for a hand-tuned deployment."""
@@ -114,6 +118,9 @@ class FixedLimit:
 
     def raise_to(self, n: int) -> int:
         del n
+        return self._n
+
+    def on_idle(self) -> int:
         return self._n
 
     def __repr__(self) -> str:
@@ -257,11 +264,24 @@ class AIMDLimit:
         guard = math.floor(before * self._ratio + _EPSILON)
         if self._last_cut == -math.inf:  # the first drop: the ramp may have outrun the cap
             guard = min(guard, math.floor(self._initial * self._ratio + _EPSILON))
+        searching = self._hold.held is None and self._hold.learned is not None
         self._value = float(max(self._min, self._hold.cut(before, inflight, guard)))
         self._hold.held = self.limit
+        if not searching:  # a search's 529 may have found room that others left
+            self._hold.learned = self.limit
 
     def raise_to(self, n: int) -> int:
         self._value = max(self._value, float(min(n, self._max)))
+        return self.limit
+
+    def on_idle(self) -> int:
+        """Back to the cap last learned from a 529, if the limit grew above it since
+        (``cap_hold``'s idle rule); held there, as after that 529."""
+        hold = self._hold
+        if hold is not None and hold.learned is not None and self.limit > hold.learned:
+            self._value = float(hold.learned)
+            hold.held, hold.full_since = hold.learned, 0
+            self._slow_start = False
         return self.limit
 
     def __repr__(self) -> str:
@@ -458,6 +478,9 @@ class TokenLatencyLimit:
 
     def raise_to(self, n: int) -> int:
         self._set(max(self._value, float(n)))
+        return self.limit
+
+    def on_idle(self) -> int:
         return self.limit
 
     def __repr__(self) -> str:

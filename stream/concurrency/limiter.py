@@ -209,6 +209,8 @@ class Limiter:
                 overloaded=permit.overloaded,
             )
         self._wake()
+        if self._inflight == 0 and not self.waiting:
+            new = self._limit.on_idle()
         if new != old:
             for listener in list(self.on_change):
                 listener(old, new)

@@ -74,6 +74,40 @@ def test_after_a_search_the_next_529_sets_the_new_level() -> None:
     assert answered(limit, 4.5, inflight=80) == 81
 
 
+def test_an_idle_worker_goes_back_to_the_cap_it_learned_not_the_room_it_found_since() -> None:
+    """Held at 64; the others drain, so calls above it succeed and it climbs to 67. With
+    nothing in flight it goes back to 64, held (a probe every 3 round trips), so the
+    next job does not start above its part of the cap."""
+    limit = held_at_64()
+    answered(limit, 2.0, inflight=64, count=192)
+    answered(limit, 3.0, inflight=65)
+    answered(limit, 3.0, inflight=66)
+    assert limit.limit == 67
+    assert limit.on_idle() == 64
+    assert not limit.in_slow_start
+    assert answered(limit, 5.0, inflight=64, count=191) == 64
+    assert answered(limit, 5.0, inflight=64) == 65
+
+
+def test_the_529_that_ends_a_search_is_not_the_level_idle_goes_back_to() -> None:
+    """Held at 64, room found (the others drained), the search refused at the 100th
+    call: held at 99 for the rest of the job, back to 64 when idle."""
+    limit = held_at_64()
+    answered(limit, 2.0, inflight=64, count=192)
+    answered(limit, 3.0, inflight=65)
+    limit.raise_to(105)
+    assert refused(limit, 3.5, inflight=100) == 99
+    assert limit.on_idle() == 64
+
+
+def test_idle_changes_nothing_before_a_529_or_at_the_learned_cap() -> None:
+    fresh = aimd()
+    fresh.raise_to(40)
+    assert fresh.on_idle() == 40
+    held = held_at_64()
+    assert held.on_idle() == 64
+
+
 def test_answers_of_calls_sent_before_the_cut_are_not_taken_for_room() -> None:
     """Calls granted at 70 in flight before the cut to 64 come back after it: no room."""
     limit = held_at_64()

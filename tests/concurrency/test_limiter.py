@@ -17,6 +17,7 @@ class RecordingLimit:
 
     value: int = 2
     samples: list[dict[str, object]] = field(default_factory=list)
+    idles: int = 0
 
     @property
     def limit(self) -> int:
@@ -44,6 +45,14 @@ class RecordingLimit:
                 "ttft": ttft,
             }
         )
+        return self.value
+
+    def raise_to(self, n: int) -> int:
+        self.value = max(self.value, n)
+        return self.value
+
+    def on_idle(self) -> int:
+        self.idles += 1
         return self.value
 
 
@@ -264,3 +273,16 @@ async def test_acquire_permit_keeps_the_bodys_settlement() -> None:
         pass
     assert forgotten.outcome is PermitOutcome.IGNORED
     assert limiter.inflight == 0
+
+
+async def test_the_limit_hears_idle_when_the_last_call_ends_and_nobody_waits() -> None:
+    recording = RecordingLimit(value=1)
+    limiter = Limiter(recording, ManualClock())
+    first = await limiter.acquire()
+    second = asyncio.create_task(limiter.acquire())
+    await settle()
+    first.success()  # the waiter takes the slot: not idle
+    permit = await second
+    assert recording.idles == 0
+    permit.success()
+    assert recording.idles == 1
