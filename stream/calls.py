@@ -26,7 +26,7 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -136,8 +136,13 @@ class Caller:
         observer: CallObserver | None = None,
         prices: Mapping[str, ModelPrice] | None = None,
         rng: random.Random | None = None,
+        client_ready: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._client = client
+        # Waited for before a call takes any budget: a blind ramp whose clock ran while
+        # the client was still being built (1.8-2 s after the join with a 2 s session)
+        # let every call its doublings allowed out at once when it was ready.
+        self._client_ready = client_ready
         self._limits = limits
         self._clock = clock
         self._rng = rng or random.Random()
@@ -291,6 +296,9 @@ class Caller:
         self, request: CallRequest, attempt: int, priority: Priority, controls: ModelControls
     ) -> tuple[CallResult, Cost | None]:
         model = request.model
+        if self._client_ready is not None:
+            await self._waiting("client.wait", model, self._client_ready())
+            self._client_ready = None
         await self._waiting("breaker.wait", model, self.breaker.wait_until_allowed())
         await self._waiting("retry_after.wait", model, self.gate.wait(model))
         estimate = self.cache_expect.input_estimate(request)

@@ -81,6 +81,7 @@ def load_pipelines(settings: Settings, selected: str | None) -> tuple[dict[str, 
 def build_caller(
     settings: Settings, client: ClaudeClient, clock: Clock, metrics: Metrics
 ) -> Caller:
+    """The caller of a worker; its first calls wait for a client still being built."""
     limits = settings.limits
     breaker = CircuitBreaker(
         clock,
@@ -97,6 +98,7 @@ def build_caller(
         breaker=breaker,
         observer=CallTelemetry(metrics, clock.now),
         prices=settings.claude.prices,
+        client_ready=_client_built(client) if isinstance(client, WarmingClaudeClient) else None,
     )
     caller.spend.add_listener(metrics.set_spend_budget)
     return caller

@@ -159,3 +159,29 @@ async def test_a_429_that_brings_a_lower_limit_is_not_taken_for_other_clients() 
     assert not caller.controls["m"].pacer.contended
     await clock.run_for(30.0)
     assert all(t.done() for t in tasks + more)
+
+
+async def test_the_blind_ramp_starts_when_the_client_is_ready_not_at_the_first_call() -> None:
+    """The client takes 3 s to build (the worker's warming thread): calls that arrive
+    meanwhile wait before taking any budget, so the ramp's doublings start when the
+    client is ready and only its first 4 calls go out then, not everything 30 doublings
+    had allowed (a 529 storm at a cap of 64)."""
+    clock = ManualClock()
+    server = FakeServer(clock, cap=64)
+    settings = load_settings(None, {"limits.max_attempts": 50})
+    built = asyncio.Event()
+
+    async def client_ready() -> None:
+        await built.wait()
+
+    breaker = CircuitBreaker(clock, failure_threshold=1000, open_s=60.0)
+    caller = Caller(server, settings.limits, clock, breaker=breaker, client_ready=client_ready)
+    tasks = _start(caller, 300)
+    await clock.run_for(3.0)
+    assert server.admitted == 0
+    built.set()
+    await clock.run_for(0.001)
+    assert server.admitted == 4
+    await clock.run_for(15.0)
+    assert all(t.done() for t in tasks)
+    assert server.refused[529] <= 2

@@ -70,6 +70,7 @@ WAIT_KINDS = (
     "retry.backoff",
     "breaker.wait",
     "fatal.wait",
+    "client.wait",
 )
 # Keywords of wait_span with a fixed attribute name; others become docstream.wait.<name>.
 _WAIT_ATTRIBUTE_NAMES = {
@@ -189,7 +190,7 @@ def wait_span(
     **attrs: AttributeValue | None,
 ) -> Iterator[Waited]:
     """Time a wait (``limiter.wait``, ``pacing.wait``, ``retry_after.wait``,
-    ``retry.backoff``, ``breaker.wait``, ``fatal.wait``) and record it as an INTERNAL child
+    ``retry.backoff``, ``breaker.wait``, ``fatal.wait``, ``client.wait``) and record it as an INTERNAL child
     span named ``kind`` with the measured ``docstream.wait.seconds``. Keywords become
     attributes: ``model=`` as ``gen_ai.request.model``, ``seconds=`` (the planned wait, e.g.
     a backoff delay) as ``docstream.wait.planned_seconds``, any other ``name=`` as
