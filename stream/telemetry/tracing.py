@@ -190,11 +190,11 @@ def wait_span(
     **attrs: AttributeValue | None,
 ) -> Iterator[Waited]:
     """Time a wait (``limiter.wait``, ``pacing.wait``, ``retry_after.wait``,
-    ``retry.backoff``, ``breaker.wait``, ``fatal.wait``, ``client.wait``) and record it as an INTERNAL child
-    span named ``kind`` with the measured ``docstream.wait.seconds``. Keywords become
-    attributes: ``model=`` as ``gen_ai.request.model``, ``seconds=`` (the planned wait, e.g.
-    a backoff delay) as ``docstream.wait.planned_seconds``, any other ``name=`` as
-    ``docstream.wait.<name>``; None values are left out.
+    ``retry.backoff``, ``breaker.wait``, ``fatal.wait``, ``client.wait``) and record it
+    as an INTERNAL child span named ``kind`` with the measured ``docstream.wait.seconds``.
+    Keywords become attributes: ``model=`` as ``gen_ai.request.model``, ``seconds=`` (the
+    planned wait, e.g. a backoff delay) as ``docstream.wait.planned_seconds``, any other
+    ``name=`` as ``docstream.wait.<name>``; None values are left out.
 
     The span is written when the wait ends, with its real start time, and only under a
     recording parent and when the wait lasted at least ``min_seconds`` (default 1 ms): a
