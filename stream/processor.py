@@ -266,11 +266,8 @@ class Processor:
                 max(1, min(_MAX_FETCH, room, self._remaining())),
                 _BACKPRESSURE_POLL_TIMEOUT_S if backpressure else _POLL_TIMEOUT_S,
             )
-            await self._intake.admit_poll(
-                records[: self._remaining()],
-                owned=self._source.assignment,
-                stopped=self._stopping.is_set,
-            )
+            for record in records[: self._remaining()]:
+                self._intake.admit(record)
             if records:
                 self._last_activity = self._clock.now()
 
