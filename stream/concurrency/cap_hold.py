@@ -86,6 +86,22 @@ class CapHold:
         self.full_since = 0
         return HoldVerdict.PROBE
 
+    def hold_at(self, level: int) -> None:
+        """Hold ``level``, set by a 529; it is learned unless that 529 ended a search
+        (room found since the last level: it may be others' room)."""
+        searching = self.held is None and self.learned is not None
+        self.held = level
+        if not searching:
+            self.learned = level
+
+    def idle(self, limit: int) -> int:
+        """Nothing in flight: the limit to go back to (``limit`` if not above what was
+        learned), held there as after that 529 (see Idle)."""
+        if self.learned is None or limit <= self.learned:
+            return limit
+        self.held, self.full_since = self.learned, 0
+        return self.learned
+
     def release(self) -> None:
         """Another kind of drop (429, timeout): ordinary AIMD rules from here."""
         self.held = None

@@ -264,11 +264,8 @@ class AIMDLimit:
         guard = math.floor(before * self._ratio + _EPSILON)
         if self._last_cut == -math.inf:  # the first drop: the ramp may have outrun the cap
             guard = min(guard, math.floor(self._initial * self._ratio + _EPSILON))
-        searching = self._hold.held is None and self._hold.learned is not None
         self._value = float(max(self._min, self._hold.cut(before, inflight, guard)))
-        self._hold.held = self.limit
-        if not searching:  # a search's 529 may have found room that others left
-            self._hold.learned = self.limit
+        self._hold.hold_at(self.limit)
 
     def raise_to(self, n: int) -> int:
         self._value = max(self._value, float(min(n, self._max)))
@@ -277,10 +274,8 @@ class AIMDLimit:
     def on_idle(self) -> int:
         """Back to the cap last learned from a 529, if the limit grew above it since
         (``cap_hold``'s idle rule); held there, as after that 529."""
-        hold = self._hold
-        if hold is not None and hold.learned is not None and self.limit > hold.learned:
-            self._value = float(hold.learned)
-            hold.held, hold.full_since = hold.learned, 0
+        if self._hold is not None and (level := self._hold.idle(self.limit)) < self.limit:
+            self._value = float(level)
             self._slow_start = False
         return self.limit
 
