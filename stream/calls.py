@@ -123,6 +123,16 @@ class ModelControls:
     pacer: HeadroomPacer
 
 
+@dataclass(frozen=True, slots=True)
+class _Try:
+    """One attempt of a call: its number, its place among waiters, and whether the
+    document has already failed (not counting 429s), which the breaker weighs less."""
+
+    number: int
+    priority: Priority
+    after_failure: bool
+
+
 class Caller:
     """Calls Claude for stages; owns the per-model limiters and pacers, the gate, the breaker."""
 
@@ -229,7 +239,8 @@ class Caller:
             if fallback_model and overloaded >= fallback_after:
                 use = replace(request, model=fallback_model)
             attempts += 1
-            result, billed = await self._attempt(use, attempts, priority)
+            attempt = _Try(attempts, priority, after_failure=counted > 0)
+            result, billed = await self._attempt(use, attempt)
             if billed is not None:
                 usage, cost = usage + result.usage, cost + billed
             disposition = result.outcome.disposition
@@ -271,9 +282,7 @@ class Caller:
         if self._calls_stopped:
             raise CallsStopped("draining: no new Claude call")
 
-    async def _attempt(
-        self, request: CallRequest, attempt: int, priority: Priority
-    ) -> tuple[CallResult, Cost | None]:
+    async def _attempt(self, request: CallRequest, attempt: _Try) -> tuple[CallResult, Cost | None]:
         """One attempt and, when it is billed, its cost."""
         self._check_calls_allowed()
         model = request.model
@@ -284,7 +293,7 @@ class Caller:
             raise FatalOutcome(Outcome(shut.reason), shut.message) from None
         self._check_calls_allowed()
         try:
-            result, cost = await self._admitted(request, attempt, priority, controls)
+            result, cost = await self._admitted(request, attempt, controls)
         except BaseException:
             if probe:
                 self.fatal_gate.abandon()
@@ -293,25 +302,26 @@ class Caller:
         return result, cost
 
     async def _admitted(
-        self, request: CallRequest, attempt: int, priority: Priority, controls: ModelControls
+        self, request: CallRequest, attempt: _Try, controls: ModelControls
     ) -> tuple[CallResult, Cost | None]:
         model = request.model
         if self._client_ready is not None:
             await self._waiting("client.wait", model, self._client_ready())
             self._client_ready = None
-        await self._waiting("breaker.wait", model, self.breaker.wait_until_allowed())
+        allowed = self.breaker.wait_until_allowed(after_failure=attempt.after_failure)
+        await self._waiting("breaker.wait", model, allowed)
         await self._waiting("retry_after.wait", model, self.gate.wait(model))
         estimate = self.cache_expect.input_estimate(request)
         hold = await self._waiting("spend.wait", model, self._reserve_spend(request, estimate))
         try:
             reservation, permit = await self._budget_and_permit(
-                model, controls, estimate, request.max_tokens, priority
+                model, controls, estimate, request.max_tokens, attempt.priority
             )
         except BaseException:
             self.spend.settle(hold, 0.0)
             raise
         try:
-            with self._observer.attempt(request, attempt) as record:
+            with self._observer.attempt(request, attempt.number) as record:
                 result = await self._client.call(request)
                 record(result)
         except BaseException:
@@ -320,6 +330,7 @@ class Caller:
             self.spend.settle(hold, 0.0)
             raise
         self._settle(model, controls, permit, reservation, result)
+        self._tell_breaker(result.outcome.breaker, controls, attempt.after_failure)
         self.cache_expect.observe(request, result)
         self.outcomes[result.outcome] += 1
         cost = self._cost(model, result)
@@ -421,7 +432,6 @@ class Caller:
             result.headers, reservation.amounts()
         ):
             self.gate.block(model, result.retry_after_s or _DEFAULT_RETRY_AFTER_S)
-        self._tell_breaker(outcome.breaker, controls)
 
     @staticmethod
     def _spend_advertised(controls: ModelControls, reservation: Reservation) -> None:
@@ -434,13 +444,17 @@ class Caller:
             limiter = controls.limiter
             limiter.raise_to(limiter.inflight + limiter.waiting + room)
 
-    def _tell_breaker(self, signal: BreakerSignal, controls: ModelControls) -> None:
+    def _tell_breaker(
+        self, signal: BreakerSignal, controls: ModelControls, after_failure: bool
+    ) -> None:
         if signal is BreakerSignal.FAILURE_AT_FLOOR:
+            # the server's own word that it is overloaded, whichever document asked
             signal = (
                 BreakerSignal.IGNORED if self._limiter_can_cut(controls) else BreakerSignal.FAILURE
             )
+            after_failure = False
         if signal is BreakerSignal.FAILURE:
-            self.breaker.record_failure()
+            self.breaker.record_failure(after_failure=after_failure)
         elif signal is BreakerSignal.SUCCESS:
             self.breaker.record_success()
         else:  # neither health nor sickness of the service; frees a half-open probe

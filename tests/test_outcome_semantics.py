@@ -65,7 +65,7 @@ class _RecordingBreaker(CircuitBreaker):
     def record_success(self) -> None:
         self.signals.append("success")
 
-    def record_failure(self) -> None:
+    def record_failure(self, *, after_failure: bool = False) -> None:
         self.signals.append("failure")
 
     def record_ignored(self) -> None:

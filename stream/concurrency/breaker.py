@@ -13,6 +13,13 @@ neither (e.g. a 400, or its task was cancelled) should call ``record_ignored()``
 next caller can probe; as a safety net an unanswered probe expires after
 ``probe_timeout_s``.
 
+A call for a document that has already failed (``after_failure``) says more about that
+document than about the server. While closed, its failure does not count: a few
+documents the server always fails must not open the breaker again and again. In
+half-open it takes the probe only when no call for a fresh document waits for it: a
+probe that fails because of its document would keep the breaker open, twice as long
+each time, in front of a healthy server.
+
 The open -> half-open transition is lazy: it happens, and ``on_transition`` listeners
 hear of it, the first time anyone looks (``state``, ``allow``, the ``wait_*`` methods)
 after the open time has passed. A processor that pauses partitions while the breaker is
@@ -79,6 +86,7 @@ class CircuitBreaker:
         self._consecutive = 0
         self._calls: deque[tuple[float, bool]] = deque()  # (time, failed)
         self._failures = 0
+        self._fresh_waiting = 0  # callers for documents that have not failed, in wait_*
         self._changed = asyncio.Event()
 
     @property
@@ -97,18 +105,23 @@ class CircuitBreaker:
         self._advance()
         return self._opened_at + self._open_s if self._state is BreakerState.OPEN else None
 
-    def allow(self) -> bool:
-        """May a call go now? In half-open, True once: the caller is the probe."""
+    def allow(self, *, after_failure: bool = False) -> bool:
+        """May a call go now? In half-open, True once: the caller is the probe. A call
+        for a document that already failed is not given the probe while a fresh one
+        waits for it."""
         self._advance()
         if self._state is BreakerState.CLOSED:
             return True
-        if self._state is BreakerState.OPEN:
+        if self._state is BreakerState.OPEN or self._probe_out():
             return False
-        now = self._clock.now()
-        if self._probe_at is not None and now < self._probe_at + self._probe_timeout_s:
+        if after_failure and self._fresh_waiting:
             return False
-        self._probe_at = now
+        self._probe_at = self._clock.now()
         return True
+
+    def _probe_out(self) -> bool:
+        at = self._probe_at
+        return at is not None and self._clock.now() < at + self._probe_timeout_s
 
     def record_success(self) -> None:
         self._advance()
@@ -119,12 +132,13 @@ class CircuitBreaker:
             self._consecutive = 0
             self._count(failed=False)
 
-    def record_failure(self) -> None:
+    def record_failure(self, *, after_failure: bool = False) -> None:
+        """A transient failure; ``after_failure``: its document had failed before."""
         self._advance()
         if self._state is BreakerState.HALF_OPEN:
             self._open_s = min(self._open_s * 2.0, self._max_open_s)
             self._open()
-        elif self._state is BreakerState.CLOSED:
+        elif self._state is BreakerState.CLOSED and not after_failure:
             self._consecutive += 1
             self._count(failed=True)
             if self._consecutive >= self._threshold or self._rate_exceeded():
@@ -137,18 +151,28 @@ class CircuitBreaker:
             self._probe_at = None
             self._notify()
 
-    async def wait_until_allowed(self) -> float:
+    async def wait_until_allowed(self, *, after_failure: bool = False) -> float:
         """Waits (on the clock) until ``allow()`` says yes; returns seconds waited."""
         start = self._clock.now()
-        while not self.allow():
-            changed = self._changed
-            if self._state is BreakerState.OPEN:
-                wait = self._opened_at + self._open_s - self._clock.now()
-            else:
-                assert self._probe_at is not None
-                wait = self._probe_at + self._probe_timeout_s - self._clock.now()
-            await sleep_or_event(self._clock, wait, changed)
+        if self.allow(after_failure=after_failure):
+            return 0.0
+        self._fresh_waiting += not after_failure
+        try:
+            while not self.allow(after_failure=after_failure):
+                await sleep_or_event(self._clock, self._next_look(), self._changed)
+        finally:
+            self._fresh_waiting -= not after_failure
+            if not self._fresh_waiting and self._state is BreakerState.HALF_OPEN:
+                self._notify()  # a caller that gave the probe way may take it now
         return self._clock.now() - start
+
+    def _next_look(self) -> float:
+        """Seconds until the state can change by the clock alone (else an event wakes)."""
+        if self._state is BreakerState.OPEN:
+            return self._opened_at + self._open_s - self._clock.now()
+        if self._probe_at is not None:
+            return self._probe_at + self._probe_timeout_s - self._clock.now()
+        return self._probe_timeout_s  # waiting for a fresh caller to take the probe
 
     async def wait_while_open(self) -> None:
         """Waits until the breaker is not open, without claiming the probe."""

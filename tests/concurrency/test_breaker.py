@@ -206,3 +206,61 @@ def test_breaker_rejects_bad_parameters() -> None:
     for bad in ({"failure_threshold": 0}, {"error_rate": 0.0}, {"open_s": 0.0}):
         with pytest.raises(ValueError):
             CircuitBreaker(clock, **bad)
+
+
+def test_breaker_does_not_count_failures_of_documents_that_failed_before() -> None:
+    """Threshold 3: two fresh failures and any number of repeat failures stay closed;
+    the third fresh failure opens it."""
+    breaker, _ = make(ManualClock())
+    breaker.record_failure()
+    breaker.record_failure()
+    for _ in range(10):
+        breaker.record_failure(after_failure=True)
+    assert breaker.state is CLOSED
+    breaker.record_failure()
+    assert breaker.state is OPEN
+
+
+def test_breaker_a_repeat_failure_as_the_probe_still_reopens_it() -> None:
+    """With nobody fresh waiting, a retry is the probe, and its failure counts."""
+    clock = ManualClock()
+    breaker, _ = make(clock, failure_threshold=1)
+    breaker.record_failure()
+    clock.advance(30)
+    assert breaker.allow(after_failure=True)
+    breaker.record_failure(after_failure=True)
+    assert breaker.state is OPEN and breaker.open_s == 60
+
+
+async def test_breaker_gives_the_probe_to_a_fresh_document_before_a_retry() -> None:
+    """A retry waiting since the breaker opened, a fresh call waiting after it: at
+    half-open the fresh one is the probe; the retry goes when the probe closes it."""
+    clock = ManualClock()
+    breaker, _ = make(clock, failure_threshold=1)
+    breaker.record_failure()
+    retry = asyncio.create_task(breaker.wait_until_allowed(after_failure=True))
+    await clock.run_for(1)
+    fresh = asyncio.create_task(breaker.wait_until_allowed())
+    await clock.run_for(29)
+    assert fresh.done() and not retry.done()
+    breaker.record_success()
+    await settle()
+    assert retry.done() and breaker.state is CLOSED
+
+
+async def test_breaker_a_cancelled_fresh_waiter_lets_a_retry_probe() -> None:
+    """Half-open, the probe out; a fresh caller waits, then is cancelled, and the probe
+    comes back: the retry takes it without waiting for probe_timeout_s."""
+    clock = ManualClock()
+    breaker, _ = make(clock, failure_threshold=1)
+    breaker.record_failure()
+    clock.advance(30)
+    assert breaker.allow()
+    fresh = asyncio.create_task(breaker.wait_until_allowed())
+    retry = asyncio.create_task(breaker.wait_until_allowed(after_failure=True))
+    await settle()
+    fresh.cancel()
+    await settle()
+    breaker.record_ignored()
+    await settle()
+    assert retry.done()
