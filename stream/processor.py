@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -43,6 +42,7 @@ from stream.errors import CallsStopped, FatalOutcome
 from stream.finished import FinishedKeeper, FinishedLedger
 from stream.handler import RecordHandler
 from stream.intake import Intake
+from stream.lanes import Lanes
 from stream.observers import NullProcessorObserver, ProcessorObserver
 from stream.offsets import OffsetTracker, Ticket
 from stream.ports import (
@@ -114,7 +114,7 @@ class Processor:
         self.tracker = OffsetTracker()
         self.stats = WorkerStats(started=clock.now())
         self._tasks: dict[TP, set[asyncio.Task[None]]] = {}
-        self._lanes: dict[tuple[Any, ...], deque[tuple[RawRecord, Ticket, int]]] = {}
+        self._lanes = Lanes(self._proc.ordering, self._run_one, self._spawn)
         self._pause_reasons: set[str] = set()
         self._paused: set[TP] = set()
         self._finished = FinishedKeeper(finished)
@@ -266,8 +266,11 @@ class Processor:
                 max(1, min(_MAX_FETCH, room, self._remaining())),
                 _BACKPRESSURE_POLL_TIMEOUT_S if backpressure else _POLL_TIMEOUT_S,
             )
-            for record in records[: self._remaining()]:
-                self._intake.admit(record)
+            await self._intake.admit_poll(
+                records[: self._remaining()],
+                owned=self._source.assignment,
+                stopped=self._stopping.is_set,
+            )
             if records:
                 self._last_activity = self._clock.now()
 
@@ -353,24 +356,7 @@ class Processor:
         self._observer.dispatched(record)
         self.stats.dispatched += 1
         sequence = self.stats.dispatched  # dispatch order: older records' calls go first
-        lane = self._lane_of(record, tp)
-        if lane is None:
-            self._spawn(tp, self._run_one(record, ticket, sequence))
-            return
-        queue = self._lanes.get(lane)
-        if queue is not None:
-            queue.append((record, ticket, sequence))
-            return
-        self._lanes[lane] = deque([(record, ticket, sequence)])
-        self._spawn(tp, self._run_lane(lane))
-
-    def _lane_of(self, record: RawRecord, tp: TP) -> tuple[Any, ...] | None:
-        mode = self._proc.ordering
-        if mode == "partition" or (mode == "key" and record.key is None):
-            return ("partition", tp) if mode == "partition" else None
-        if mode == "key":
-            return ("key", tp, record.key)
-        return None
+        self._lanes.dispatch(record, ticket, sequence)
 
     def _spawn(self, tp: TP, work: Coroutine[Any, Any, None]) -> None:
         assert self._group is not None
@@ -378,16 +364,6 @@ class Processor:
         bucket = self._tasks.setdefault(tp, set())
         bucket.add(task)
         task.add_done_callback(bucket.discard)
-
-    async def _run_lane(self, lane: tuple[Any, ...]) -> None:
-        queue = self._lanes[lane]
-        try:
-            while queue:
-                await self._run_one(*queue[0])
-                queue.popleft()
-        finally:
-            if self._lanes.get(lane) is queue and not queue:
-                del self._lanes[lane]
 
     # -- one record ---------------------------------------------------------------------
 
@@ -456,9 +432,7 @@ class Processor:
 
     async def _hand_over(self, tps: list[TP]) -> None:
         """Let the revoked partitions' calls in flight end (start no new one), commit."""
-        for lane, queue in self._lanes.items():
-            while lane[1] in tps and len(queue) > 1:  # keep only the record in flight
-                queue.pop()
+        self._lanes.keep_only_running(tps)
         tasks = [t for tp in tps for t in self._tasks.get(tp, ())]
         await self._wait_tasks(tasks, self._proc.drain_deadline_s)
         positions = {tp: self.tracker.position(tp) for tp in tps}
@@ -470,8 +444,7 @@ class Processor:
         for tp in tps:
             self.tracker.revoke(tp)
             self._tasks.pop(tp, None)
-        for lane in [lane for lane in self._lanes if lane[1] in tps]:
-            del self._lanes[lane]
+        self._lanes.forget(tps)
         self._paused -= set(tps)
 
     async def _wait_tasks(self, tasks: list[asyncio.Task[None]], deadline: float | None) -> None:
