@@ -32,12 +32,13 @@ from stream.concurrency.clock import (
 )
 from stream.concurrency.fatal import FatalGate, GateChange, GateListener, GateShut, GateState
 from stream.concurrency.gate import RetryAfterGate
-from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit, TokenLatencyLimit
+from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit
 from stream.concurrency.limiter import Limiter, LimitListener, Permit, PermitOutcome
 from stream.concurrency.pacing import BUCKET_KINDS, HeadroomPacer, Reservation, TokenBucket
 from stream.concurrency.pacing_headers import short_bucket
 from stream.concurrency.priority import LOWEST, Priority, PriorityTurn
 from stream.concurrency.spend import SPEND_WINDOWS_S, SpendBudget, SpendHold
+from stream.concurrency.token_latency import TokenLatencyLimit
 
 __all__ = [
     "BUCKET_KINDS",

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit, TokenLatencyLimit
+from stream.concurrency.limit import AIMDLimit, FixedLimit, Limit
+from stream.concurrency.token_latency import TokenLatencyLimit
 
 __all__ = ["DEFAULT_ALGORITHM", "LIMIT_ALGORITHMS", "LimitAlgorithm", "LimitBounds", "build_limit"]
 
