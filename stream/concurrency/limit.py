@@ -10,9 +10,9 @@ testable with literal numbers.
 - ``AIMDLimit``: loss-based. A drop multiplies the limit by ``backoff_ratio``; a call
   that used at least half the window adds to it. Optionally a 529 instead holds the
   limit just under the concurrency cap it reveals (``cap_hold``).
-- ``TokenLatencyLimit`` (``token_latency``): a gradient limit (Gradient2 / Envoy) on latency per output
-  token, so a long answer is not mistaken for congestion, and unlike Gradient2 it cuts
-  on drops.
+- ``TokenLatencyLimit`` (``token_latency``): a gradient limit (Gradient2 / Envoy) on
+  latency per output token, so a long answer is not mistaken for congestion, and
+  unlike Gradient2 it cuts on drops.
 
 Both adaptive limits cut at most once per "window of calls": a drop (or timeout) of a
 call that *started before* the last cut does not cut again. A 429 burst answers one
