@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from stream.caching.expect import CacheExpectation
+from stream.cap_sharing import CapShares
 from stream.claude.cost import Cost, cost_of
 from stream.claude.types import CallRequest, CallResult, ClaudeClient
 from stream.concurrency import (
@@ -162,6 +163,7 @@ class Caller:
         self._calls_stopped = False
         self._stopping = asyncio.Event()
         self.controls: dict[str, ModelControls] = {}
+        self.cap_shares = CapShares(lambda: {m: c.limiter for m, c in self.controls.items()})
         self._partition_share = 1.0  # k of the group's P partitions
         self._board_share: float | None = None  # of the group's backlog, when told
         self.outcomes: Counter[Outcome] = Counter()  # every attempt's outcome
@@ -406,11 +408,13 @@ class Caller:
         outcome = result.outcome
         signal = outcome.permit
         if signal is PermitSignal.OVERLOADED:
+            self.cap_shares.refused(model, permit.inflight, controls.limiter.held)
             permit.dropped(overloaded=True)
         elif signal is PermitSignal.DROPPED or result.error_class == "timeout":
             permit.dropped()
         elif signal is PermitSignal.SUCCESS:
             permit.success(output_tokens=result.usage.output_tokens, ttft=result.ttft_s)
+            self.cap_shares.answered(model)
         else:
             permit.ignored()
         if result.headers:

@@ -214,7 +214,10 @@ async def _backlog_board(
         return own_backlog(processor.lag(), processor.tracker.finished_above())
 
     async with asyncio.TaskGroup() as group:
-        task = group.create_task(keep_share(channel, board, backlog, caller.set_board_share, clock))
+        keep = keep_share(
+            channel, board, backlog, caller.set_board_share, clock, caps=caller.cap_shares
+        )
+        task = group.create_task(keep)
         try:
             yield
         finally:

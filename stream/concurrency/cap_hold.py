@@ -102,6 +102,12 @@ class CapHold:
         self.held, self.full_since = self.learned, 0
         return self.learned
 
+    def rebase(self, level: int) -> None:
+        """Hold ``level`` from now on, learned as if a 529 had set it (the group's cap
+        shared among its workers, ``cap_share``)."""
+        self.held = self.learned = level
+        self.full_since = 0
+
     def release(self) -> None:
         """Another kind of drop (429, timeout): ordinary AIMD rules from here."""
         self.held = None

@@ -268,6 +268,23 @@ class AIMDLimit:
         self._value = max(self._value, float(min(n, self._max)))
         return self.limit
 
+    @property
+    def held(self) -> int | None:
+        """The level held under a 529 cap (``cap_hold``); None while not holding."""
+        return None if self._hold is None else self._hold.held
+
+    def share_hold(self, level: int, now: float) -> int:
+        """Hold ``level``, this worker's part of a cap the group shares (``cap_share``).
+        Lower counts as a cut: calls granted before it above the new level are not room."""
+        if self._hold is None or self._hold.held is None:
+            return self.limit
+        level = max(self._min, min(level, self._max))
+        if level < self.limit:
+            self._last_cut = now
+        self._hold.rebase(level)
+        self._value = float(level)
+        return self.limit
+
     def on_idle(self) -> int:
         """Back to the cap last learned from a 529, if the limit grew above it since
         (``cap_hold``'s idle rule); held there, as after that 529."""

@@ -19,6 +19,7 @@ import contextlib
 import enum
 from collections.abc import AsyncIterator, Callable, Iterable
 
+from stream.concurrency.cap_share import HoldsCap
 from stream.concurrency.clock import Clock
 from stream.concurrency.limit import Limit
 from stream.concurrency.priority import LOWEST, Priority, PriorityQueueOfWaiters
@@ -163,6 +164,24 @@ class Limiter:
             for listener in list(self.on_change):
                 listener(old, new)
         return new
+
+    def share_hold(self, level: int) -> int:
+        """Hold ``level`` under a 529 cap the group shares (``cap_share``), if the limit
+        holds one; wakes the waiters a higher level makes room for. Returns the limit."""
+        if not isinstance(self._limit, HoldsCap) or self._limit.held is None:
+            return self._limit.limit
+        old = self._limit.limit
+        new = self._limit.share_hold(level, self._clock.now())
+        if new != old:
+            self._wake()
+            for listener in list(self.on_change):
+                listener(old, new)
+        return new
+
+    @property
+    def held(self) -> int | None:
+        """The level the limit holds under a 529 cap; None while it holds none."""
+        return self._limit.held if isinstance(self._limit, HoldsCap) else None
 
     @contextlib.asynccontextmanager
     async def acquire_permit(self) -> AsyncIterator[Permit]:

@@ -7,6 +7,10 @@ network: meanwhile the slot an answer freed is open to any worker's call). The s
 admits a call while fewer than ``cap`` calls (of all workers) are in flight and answers
 it ``latency`` later; beyond the cap it refuses at once (``refusal`` later, a 529). No
 clock is read: the limit gets ``now`` from the event times, as the limiter passes it.
+
+With ``board`` (a tick in seconds) the workers share the cap as ``cap_share`` says: at
+each tick a worker reads the others' calls in flight and cap estimates as they were at
+the previous tick (a note is up to a tick old) and holds its part by backlog.
 """
 
 from __future__ import annotations
@@ -17,6 +21,14 @@ import random
 from dataclasses import dataclass, field
 
 from stream.concurrency import Limit
+from stream.concurrency.cap_share import (
+    CapEstimate,
+    HoldsCap,
+    PeerCap,
+    cap_after_refusal,
+    group_cap,
+    shared_level,
+)
 
 __all__ = ["CapRun", "run_cap"]
 
@@ -63,6 +75,9 @@ class _World:
     run: CapRun
     inflight: list[int]
     events: list[_Event] = field(default_factory=list)
+    caps: list[CapEstimate | None] = field(default_factory=list)  # each worker's estimate
+    notes: list[PeerCap] = field(default_factory=list)  # as of the last tick
+    board: bool = False
     server: int = 0
     now: float = 0.0
     seq: int = 0
@@ -107,10 +122,45 @@ class _World:
             run.finished_at[w] = self.now
         else:
             self.left[w] += 1  # the refused call is retried
+            if self.board:
+                self.learn(w, event.granted_at)
         self.limits[w].on_sample(
             now=self.now, rtt=rtt, inflight=event.granted_at, dropped=not ok, overloaded=not ok
         )
         self.fill(w)
+
+    def learn(self, w: int, granted: int) -> None:
+        limit, peers = self.limits[w], self.peers(w)
+        held = limit.held if isinstance(limit, HoldsCap) else None
+        current = group_cap(self.caps[w], peers)
+        value = cap_after_refusal(granted, held, peers, current)
+        self.caps[w] = CapEstimate(value, self.now)
+
+    def peers(self, w: int) -> list[PeerCap]:
+        return [note for i, note in enumerate(self.notes) if i != w]
+
+    def tick(self) -> None:
+        """Every worker applies its share, from the notes of the previous tick."""
+        backlogs = [
+            max(left, 0) + inflight for left, inflight in zip(self.left, self.inflight, strict=True)
+        ]
+        total = sum(backlogs)
+        for w, limit in enumerate(self.limits):
+            peers = self.peers(w)
+            cap = group_cap(self.caps[w], peers)
+            if not isinstance(limit, HoldsCap) or limit.held is None or cap is None or not total:
+                continue
+            level = shared_level(
+                level=limit.held,
+                inflight=self.inflight[w],
+                cap=cap,
+                share=backlogs[w] / total,
+                peers=peers,
+                grow=True,  # one job from the start: every note is of it
+            )
+            limit.share_hold(level, self.now)
+            self.fill(w)
+        self.notes = [PeerCap(n, c) for n, c in zip(self.inflight, self.caps, strict=True)]
 
 
 def run_cap(
@@ -127,6 +177,7 @@ def run_cap(
     seed: int = 7,
     ramp: tuple[int, float] | None = None,
     offsets: list[float] | None = None,
+    board: float | None = None,
 ) -> CapRun:
     """Runs until ``until`` or every backlog is done; ``backlog`` None = endless.
     ``ramp`` = (start, doubling_s): the pacer's blind ramp, which lets a worker have
@@ -145,7 +196,11 @@ def run_cap(
         rng=random.Random(seed),
         run=CapRun(done=[0] * n, finished_at=[0.0] * n),
         inflight=[0] * n,
+        caps=[None] * n,
+        notes=[PeerCap(0, None)] * n,
+        board=board is not None,
     )
+    next_tick = board if board is not None else math.inf
     answered = [False] * n
     late = list(offsets) if offsets is not None else [0.0] * n
     allowance = [0] * n
@@ -163,8 +218,15 @@ def run_cap(
     while True:
         w = min(range(n), key=grows_at)
         next_event = world.events[0].at if world.events else math.inf
-        if min(grows_at(w), next_event) > until:
+        if min(grows_at(w), next_event) > until or (
+            not world.events and all(left == 0 for left in world.left)
+        ):
             break
+        if next_tick < min(grows_at(w), next_event):
+            world.advance(next_tick)
+            world.tick()
+            next_tick += board or math.inf
+            continue
         if grows_at(w) < next_event:
             assert ramp is not None
             world.advance(grows_at(w))
