@@ -36,8 +36,18 @@ class CapShares:
         self._answered: set[str] = set()  # models with a success back
 
     def answered(self, model: str) -> None:
-        """A call of ``model`` succeeded: the first ramp's calls are coming back."""
+        """A call of ``model`` succeeded. The first: the ramp's calls are coming back, the
+        pool has been full at the level its 529s taught for a round trip, and so have the
+        others': that level and the peers' calls in flight are the group's first
+        estimate (otherwise sharing waited for the next probe, three round trips on)."""
+        if model in self._answered:
+            return
         self._answered.add(model)
+        limiter = self._limiters().get(model)
+        peers = self._peers.get(model, [])
+        if limiter is not None and limiter.held is not None and peers:
+            value = limiter.held + sum(p.inflight for p in peers)
+            self._estimates[model] = CapEstimate(value, self._wall())
 
     def refused(self, model: str, granted: int, held: int | None) -> None:
         """A 529 of a call granted with ``granted`` in flight, the limit holding ``held``

@@ -65,3 +65,17 @@ def test_no_estimate_from_a_529_before_the_first_success() -> None:
     shares.share({"m": [PeerCap(40, None)]}, 0.5)
     shares.refused("m", 21, None)
     assert shares.uses() == {"m": PeerCap(0, None)}
+
+
+def test_the_first_success_gives_the_first_estimate_from_the_level_held() -> None:
+    """The ramp's 529s taught 20; at the first answer the peers hold 22 and 21: 63. The
+    next answers change nothing (only 529s do from then on)."""
+    clock = ManualClock()
+    limiter = _holding(clock, 20)
+    shares = CapShares(lambda: {"m": limiter}, wall=lambda: 5.0)
+    shares.share({"m": [PeerCap(22, None), PeerCap(21, None)]}, 0.3)
+    shares.answered("m")
+    assert shares.uses()["m"].cap == CapEstimate(63, 5.0)
+    shares.share({"m": [PeerCap(30, None), PeerCap(30, None)]}, 0.3)
+    shares.answered("m")
+    assert shares.uses()["m"].cap == CapEstimate(63, 5.0)
