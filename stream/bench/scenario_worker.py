@@ -7,8 +7,9 @@ the real ``run_worker`` (the SDK client against ``claude.base_url``), and meanwh
 samples what the controller does every ``--interval`` seconds into a JSON-lines file:
 
 ``{"ts": epoch s, "dispatched", "processed", "results", "dead", "assigned", "limit", "inflight",
-"waiting", "requests_budget", "share", "outcomes": {attempt outcome: count}}`` (``requests_budget``
-is the pacer's local view of the server's request bucket, None until a header showed it)
+"waiting", "requests_budget", "share", "cap", "outcomes": {attempt outcome: count}}``
+(``requests_budget`` is the pacer's local view of the server's request bucket, None until a
+header showed it; ``cap`` this worker's estimate of a 529 cap its group shares, or None)
 
 Wall-clock (epoch) times are used on purpose: the parent lines the samples of several
 workers up with each other and with the simulator's per-second timeline, and processes
@@ -147,6 +148,7 @@ class ControllerSampler:
             "waiting": None,
             "requests_budget": None,
             "share": None,
+            "cap": None,
             "outcomes": {},
         }
         caller = self._caller
@@ -157,6 +159,8 @@ class ControllerSampler:
                 row["inflight"] = sum(c.limiter.inflight for c in controls)
                 row["waiting"] = sum(c.limiter.waiting for c in controls)
                 row["share"] = round(min(c.pacer.share for c in controls), 3)
+                caps = [u.cap.value for u in caller.cap_shares.uses().values() if u.cap]
+                row["cap"] = max(caps, default=None)
                 buckets = [b for c in controls if (b := c.pacer.bucket("requests")) is not None]
                 if buckets:  # the pacer's view of the server's request budget
                     row["requests_budget"] = round(sum(b.level for b in buckets), 1)
