@@ -186,9 +186,9 @@ async def keep_share(
     give ``caps`` the peers' notes. Runs as a task the worker owns."""
     told: float | None = None
 
-    def update() -> None:
+    def update(own: int) -> None:
         nonlocal told
-        share = board.share(backlog())
+        share = board.share(own)
         if share != told:
             told = share
             tell(share)
@@ -198,7 +198,7 @@ async def keep_share(
     async def read() -> None:
         async for note in channel.follow():
             board.note(note)
-            update()
+            update(backlog())
 
     async with asyncio.TaskGroup() as group:
         group.create_task(read())
@@ -214,7 +214,7 @@ async def keep_share(
                 note = BacklogNote(board.group, board.member, own, board.wall(), uses)
                 await channel.publish(note)
                 last, last_uses, last_at = own, uses, now
-            update()
+            update(own)
             await clock.sleep(every_s)
 
 

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import click
 
-from stream.bench.job import bench_overrides, start_worker, stop_workers, tail_outputs, wait_settled
+from stream.bench.job import bench_overrides, tail_outputs
 from stream.bench.overhead import make_documents
 from stream.bench.scenario_books import Coord
 from stream.bench.scenario_runner import Variant, variant_settings
 from stream.bench.scenarios import SCENARIOS
+from stream.bench.worker_procs import start_worker, stop_workers, wait_settled
 from stream.cli.common import CliState, build_settings, fail, pass_state
 from stream.config import Settings
 from stream.embedded import EmbeddedBroker

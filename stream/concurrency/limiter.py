@@ -158,20 +158,19 @@ class Limiter:
         """Lift the limit to at least ``n`` now (what the server said it has room for) and
         wake the waiters it makes room for; returns the limit."""
         old = self._limit.limit
-        new = self._limit.raise_to(n)
-        if new != old:
-            self._wake()
-            for listener in list(self.on_change):
-                listener(old, new)
-        return new
+        return self._moved(old, self._limit.raise_to(n))
 
     def share_hold(self, level: int) -> int:
         """Hold ``level`` under a 529 cap the group shares (``cap_share``), if the limit
         holds one; wakes the waiters a higher level makes room for. Returns the limit."""
-        if not isinstance(self._limit, HoldsCap) or self._limit.held is None:
+        if not isinstance(self._limit, HoldsCap):
             return self._limit.limit
         old = self._limit.limit
-        new = self._limit.share_hold(level, self._clock.now())
+        return self._moved(old, self._limit.share_hold(level, self._clock.now()))
+
+    def _moved(self, old: int, new: int) -> int:
+        """The limit was set from outside a sample: wake the waiters a higher one makes
+        room for and tell the listeners."""
         if new != old:
             self._wake()
             for listener in list(self.on_change):
